@@ -1,0 +1,36 @@
+"""Request-level guards that must run before any view reads the body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request whose declared body exceeds MAX_REQUEST_BODY_BYTES with 413.
+
+    Bodies sent without Content-Length (chunked) are bounded later by Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE, which the API exception handler also maps to 413.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.limit: int = settings.MAX_REQUEST_BODY_BYTES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return JsonResponse({"detail": "Content-Length must be an integer."}, status=400)
+        if length > self.limit:
+            return JsonResponse(
+                {"detail": f"Request body too large: the limit is {self.limit} bytes."},
+                status=413,
+            )
+        return self.get_response(request)

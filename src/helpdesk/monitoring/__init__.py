@@ -1,0 +1,1 @@
+"""Monitoring packages: one small package per concern (health, metrics, logging, ...)."""

@@ -1,0 +1,1 @@
+"""Tickets, their comments, events and SLA policies."""

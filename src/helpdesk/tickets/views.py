@@ -1,0 +1,143 @@
+"""REST API views for tickets and comments, scoped to the caller's tenants."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from helpdesk.tickets import services
+from helpdesk.tickets.filters import TicketFilter
+from helpdesk.tickets.models import Comment, Ticket
+from helpdesk.tickets.serializers import (
+    CommentSerializer,
+    TicketCreateSerializer,
+    TicketSerializer,
+    TicketUpdateSerializer,
+    TransitionSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _as_validation_error(error: services.TicketError) -> ValidationError:
+    detail: dict[str, Any] = {error.field: [error.message]}
+    detail.update(error.extra)
+    return ValidationError(detail)
+
+
+class TenantScopedMixin:
+    """Compute the caller's access once per request and expose it to serializers."""
+
+    @property
+    def access(self) -> services.Access:
+        request: Request = self.request  # type: ignore[attr-defined]
+        cached = getattr(request, "_helpdesk_access", None)
+        if cached is None:
+            cached = services.access_for(request.user)
+            request._helpdesk_access = cached  # type: ignore[attr-defined]
+        return cached
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
+        context.update(access=self.access, now=timezone.now())
+        return context
+
+
+class TicketViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Tickets: agents see their organizations' tickets, customers their own."""
+
+    filterset_class = TicketFilter
+    search_fields = ["subject", "description"]
+    ordering_fields = ["created_at", "updated_at", "priority", "status", "sla_due_at", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[Ticket]:
+        return services.visible_tickets(self.request.user, self.access)
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "create":
+            return TicketCreateSerializer
+        if self.action in ("update", "partial_update"):
+            return TicketUpdateSerializer
+        if self.action == "transition":
+            return TransitionSerializer
+        if self.action == "comments":
+            return CommentSerializer
+        return TicketSerializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        try:
+            serializer.instance = services.create_ticket(
+                self.request.user, self.access, **serializer.validated_data
+            )
+        except services.TicketError as error:
+            raise _as_validation_error(error) from None
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        ticket: Ticket = serializer.instance  # type: ignore[assignment]
+        try:
+            serializer.instance = services.update_ticket(
+                ticket, self.request.user, self.access, **serializer.validated_data
+            )
+        except services.TicketError as error:
+            raise _as_validation_error(error) from None
+        except PermissionError as error:
+            raise PermissionDenied(str(error)) from None
+
+    @extend_schema(request=TransitionSerializer, responses={200: TicketSerializer})
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        """Move the ticket to another status along the state machine."""
+        ticket = self.get_object()
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ticket = services.transition(
+                ticket, request.user, self.access, data.validated_data["status"]
+            )
+        except services.TicketError as error:
+            raise _as_validation_error(error) from None
+        return Response(TicketSerializer(ticket, context=self.get_serializer_context()).data)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: CommentSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=CommentSerializer, responses={201: CommentSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request: Request, pk: str | None = None) -> Response:
+        """List the ticket's comments (customers see public ones only) or add one."""
+        ticket = self.get_object()
+        staff = self.access.is_staff_of(ticket.organization_id)
+        if request.method == "POST":
+            data = CommentSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            try:
+                comment = services.add_comment(
+                    ticket,
+                    request.user,
+                    self.access,
+                    data.validated_data["body"],
+                    data.validated_data.get("public", True),
+                )
+            except services.TicketError as error:
+                raise _as_validation_error(error) from None
+            return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+        comments: QuerySet[Comment] = ticket.comments.select_related("author")
+        if not staff:
+            comments = comments.filter(public=True)
+        page = self.paginate_queryset(comments)
+        return self.get_paginated_response(CommentSerializer(page, many=True).data)

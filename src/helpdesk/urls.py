@@ -1,0 +1,30 @@
+"""URL map: the API under /api/v1/, the admin, and (from the monitoring packages) probes."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from helpdesk.accounts.api import TokenView
+from helpdesk.tickets.views import TicketViewSet
+
+router = DefaultRouter()
+router.register("tickets", TicketViewSet, basename="ticket")
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path("auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]
+
+handler404 = "helpdesk.lib.views.not_found"
+handler500 = "helpdesk.lib.views.server_error"

@@ -1,0 +1,48 @@
+"""Decide whether a test that needs a real server runs, skips or fails.
+
+Without HELPDESK_REQUIRE_SERVICES a missing server skips the test with a reason (a fresh
+laptop); with it set (CI) a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+REQUIRED = os.environ.get("HELPDESK_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip the current test, or fail it when services are required."""
+    if REQUIRED:
+        pytest.fail(f"HELPDESK_REQUIRE_SERVICES is set but {reason}")
+    pytest.skip(reason)
+
+
+def require_env(name: str) -> str:
+    """Return the variable's value, or skip/fail when it is unset."""
+    value = os.environ.get(name, "")
+    if not value:
+        unavailable(f"{name} is not set")
+    return value
+
+
+def require_binary(name: str) -> str:
+    """Return the path of an executable, or skip/fail when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Return True when something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -20,3 +20,5 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "helpdesk-web"
+# A per-user control socket would collide between several instances on one host (tests, CI).
+control_socket_disable = True

@@ -69,6 +69,16 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PORT = env_int("PORT", 8000, minimum=1)
 
+# Proxies whose X-Forwarded-For / Forwarded headers are believed (CIDRs). Empty: REMOTE_ADDR is
+# the client. See helpdesk.lib.client_ip.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    from helpdesk.lib.client_ip import parse_networks
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_error}") from None
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -86,6 +96,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "helpdesk.lib.request_context.RequestContextMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

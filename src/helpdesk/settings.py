@@ -233,6 +233,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# A bearer token that grants read access to every monitoring API (in addition to staff users).
+# Empty: only staff users. See helpdesk.monitoring.access.
+MONITORING_API_TOKEN = env_str("MONITORING_API_TOKEN")
+if PRODUCTION and MONITORING_API_TOKEN and len(MONITORING_API_TOKEN) < 32:
+    raise ImproperlyConfigured("MONITORING_API_TOKEN must be at least 32 characters")
+
 # Tokens issued by POST /api/v1/auth/token/ expire after this many days (0: never).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=0)
 

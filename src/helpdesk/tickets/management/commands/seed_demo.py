@@ -159,8 +159,12 @@ class Command(BaseCommand):
     ) -> Ticket:
         status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
         priority = rng.choices(list(PRIORITY_WEIGHTS), weights=list(PRIORITY_WEIGHTS.values()))[0]
-        created = now - timedelta(minutes=rng.randint(10, 90 * 24 * 60))
         first, resolve = settings.HELPDESK_DEFAULT_SLA_MINUTES[priority]
+        if status in (Status.NEW, Status.OPEN, Status.PENDING):
+            # Work in progress is recent; about one in five is past its SLA.
+            created = now - timedelta(minutes=rng.randint(5, int(resolve * 1.25)))
+        else:
+            created = now - timedelta(minutes=rng.randint(10, 90 * 24 * 60))
         # Some tickets take longer than the SLA allows: the breaches the metrics will show.
         late = rng.random() < 0.15
         ticket = Ticket(
@@ -176,7 +180,8 @@ class Command(BaseCommand):
             sla_due_at=created + timedelta(minutes=resolve),
         )
         if status != Status.NEW:
-            ticket.first_response_at = created + timedelta(minutes=rng.randint(1, first * 2))
+            responded = created + timedelta(minutes=rng.randint(1, first * 2))
+            ticket.first_response_at = min(responded, max(created, now - timedelta(minutes=1)))
         if status in (Status.RESOLVED, Status.CLOSED):
             took = rng.randint(resolve + 1, resolve * 3) if late else rng.randint(5, resolve)
             resolved = created + timedelta(minutes=took)

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["helpdesk", *argv[1:]])
+    # Commands are spelled with dashes (`helpdesk db-stats`); their modules use underscores.
+    name = command if command.startswith("-") else command.replace("-", "_")
+    execute_from_command_line(["helpdesk", name, *argv[2:]])
     return 0
 
 

@@ -116,14 +116,14 @@ class PostgreSQLInspector(Inspector):
         with self._transaction() as rows:
             found = rows.all(
                 "SELECT pid, usename AS user, application_name, state,"
-                " extract(epoch FROM now() - query_start) AS query_seconds,"
-                " extract(epoch FROM now() - xact_start) AS transaction_seconds,"
+                " extract(epoch FROM clock_timestamp() - query_start) AS query_seconds,"
+                " extract(epoch FROM clock_timestamp() - xact_start) AS transaction_seconds,"
                 " wait_event_type, query"
                 " FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND backend_type = 'client backend' AND ("
-                "  (state = 'active' AND now() - query_start > make_interval(secs => %s))"
-                "  OR now() - xact_start > make_interval(secs => %s))"
+                "  (state = 'active' AND clock_timestamp() - query_start > make_interval(secs => %s))"
+                "  OR clock_timestamp() - xact_start > make_interval(secs => %s))"
                 " ORDER BY least(query_start, xact_start) LIMIT %s",
                 [threshold, threshold, self.options.top_n],
             )
@@ -142,7 +142,7 @@ class PostgreSQLInspector(Inspector):
         with self._transaction() as rows:
             waiting = rows.all(
                 "SELECT pid, usename AS user, application_name, wait_event,"
-                " extract(epoch FROM now() - state_change) AS waiting_seconds,"
+                " extract(epoch FROM clock_timestamp() - state_change) AS waiting_seconds,"
                 " pg_blocking_pids(pid) AS blocked_by, query"
                 " FROM pg_stat_activity"
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -152,7 +152,7 @@ class PostgreSQLInspector(Inspector):
             blocker_pids = sorted({pid for row in waiting for pid in row["blocked_by"]})
             blockers = rows.all(
                 "SELECT pid, usename AS user, application_name, state,"
-                " extract(epoch FROM now() - xact_start) AS transaction_seconds, query"
+                " extract(epoch FROM clock_timestamp() - xact_start) AS transaction_seconds, query"
                 " FROM pg_stat_activity WHERE pid = ANY(%s) ORDER BY pid",
                 [blocker_pids],
             )
@@ -272,7 +272,7 @@ class PostgreSQLInspector(Inspector):
             if rows.one("SELECT pg_is_in_recovery() AS r")["r"]:
                 lag = rows.one(
                     "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-                    " THEN 0 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
+                    " THEN 0 ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
                     " END AS lag,"
                     " pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
                     " AS replay_bytes"

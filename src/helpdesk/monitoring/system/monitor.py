@@ -80,11 +80,15 @@ class Sampler:
         cgroup_root: Path = cgroup.DEFAULT_ROOT,
         proc_cgroup: Path = cgroup.DEFAULT_PROC_CGROUP,
         warmup: float = 0.25,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.disk_paths = list(settings.SYSTEM_DISK_PATHS if disk_paths is None else disk_paths)
         self.cgroup_root = cgroup_root
         self.proc_cgroup = proc_cgroup
         self.warmup = warmup
+        self.clock = clock
+        self.sleep = sleep
         self._process = psutil.Process()
         self._lock = threading.Lock()
         self._last_cpu: tuple[float, int] | None = None  # (monotonic, cgroup usage_usec)
@@ -94,12 +98,13 @@ class Sampler:
         host_cores = float(psutil.cpu_count() or 1)
         if reading is not None and reading.cpu_limit_cores and reading.cpu_usage_usec is not None:
             cores = min(reading.cpu_limit_cores, host_cores)
-            now = time.monotonic()
+            now = self.clock()
             if self._last_cpu is None or now - self._last_cpu[0] < 0.05:
+                # No earlier reading (or one too recent to divide by): take one now.
                 self._last_cpu = (now, reading.cpu_usage_usec)
-                time.sleep(self.warmup)
+                self.sleep(self.warmup)
                 reading = cgroup.read(self.cgroup_root, self.proc_cgroup) or reading
-                now = time.monotonic()
+                now = self.clock()
             then, used = self._last_cpu
             usage = reading.cpu_usage_usec or used
             self._last_cpu = (now, usage)
@@ -109,7 +114,7 @@ class Sampler:
             psutil.cpu_percent(interval=None)
             self._process.cpu_percent(interval=None)
             self._primed = True
-            time.sleep(self.warmup)
+            self.sleep(self.warmup)
         return psutil.cpu_percent(interval=None), host_cores, "host"
 
     def _memory(self, reading: cgroup.CgroupReading | None) -> tuple[float, int, int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,10 +65,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 def in_background(session: psycopg.Connection[Any], query: str) -> threading.Thread:
     def run() -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):  # cancelled at teardown
             session.execute(query)
-        except psycopg.Error:
-            pass  # cancelled at teardown
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -122,7 +122,8 @@ class PostgreSQLInspector(Inspector):
                 " FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND backend_type = 'client backend' AND ("
-                "  (state = 'active' AND clock_timestamp() - query_start > make_interval(secs => %s))"
+                "  (state = 'active'"
+                "   AND clock_timestamp() - query_start > make_interval(secs => %s))"
                 "  OR clock_timestamp() - xact_start > make_interval(secs => %s))"
                 " ORDER BY least(query_start, xact_start) LIMIT %s",
                 [threshold, threshold, self.options.top_n],
@@ -272,7 +273,8 @@ class PostgreSQLInspector(Inspector):
             if rows.one("SELECT pg_is_in_recovery() AS r")["r"]:
                 lag = rows.one(
                     "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-                    " THEN 0 ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+                    " THEN 0 ELSE"
+                    " extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
                     " END AS lag,"
                     " pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
                     " AS replay_bytes"

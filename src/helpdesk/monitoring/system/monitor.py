@@ -79,6 +79,7 @@ class Sampler:
         disk_paths: Iterable[str] | None = None,
         cgroup_root: Path = cgroup.DEFAULT_ROOT,
         proc_cgroup: Path = cgroup.DEFAULT_PROC_CGROUP,
+        *,
         warmup: float = 0.25,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

@@ -93,6 +93,7 @@ class Sampler:
         self._process = psutil.Process()
         self._lock = threading.Lock()
         self._last_cpu: tuple[float, int] | None = None  # (monotonic, cgroup usage_usec)
+        self._last_cpu_percent = 0.0
         self._primed = False
 
     def _cpu(self, reading: cgroup.CgroupReading | None) -> tuple[float, float, str]:
@@ -100,8 +101,11 @@ class Sampler:
         if reading is not None and reading.cpu_limit_cores and reading.cpu_usage_usec is not None:
             cores = min(reading.cpu_limit_cores, host_cores)
             now = self.clock()
-            if self._last_cpu is None or now - self._last_cpu[0] < 0.05:
-                # No earlier reading (or one too recent to divide by): take one now.
+            if self._last_cpu is not None and now - self._last_cpu[0] < 0.05:
+                # Too soon after the last reading to divide by the interval: repeat its figure.
+                return self._last_cpu_percent, cores, "cgroup"
+            if self._last_cpu is None:
+                # No earlier reading: take one now and measure over the warm-up.
                 self._last_cpu = (now, reading.cpu_usage_usec)
                 self.sleep(self.warmup)
                 reading = cgroup.read(self.cgroup_root, self.proc_cgroup) or reading
@@ -110,7 +114,8 @@ class Sampler:
             usage = reading.cpu_usage_usec or used
             self._last_cpu = (now, usage)
             percent = (usage - used) / 1e6 / ((now - then) * cores) * 100
-            return min(max(percent, 0.0), 100.0), cores, "cgroup"
+            self._last_cpu_percent = min(max(percent, 0.0), 100.0)
+            return self._last_cpu_percent, cores, "cgroup"
         if not self._primed:
             psutil.cpu_percent(interval=None)
             self._process.cpu_percent(interval=None)

@@ -26,7 +26,7 @@ def _bytes(value: Any) -> str:
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells

@@ -69,4 +69,5 @@ class Command(BaseCommand):
             )
             self.stderr.write(f"over threshold: {names}")
             sys.exit(1)
-        self.stdout.write("ok: everything under its threshold")
+        if not options["json"]:
+            self.stdout.write("ok: everything under its threshold")

@@ -1,4 +1,4 @@
-"""pg_stat_statements ranking, on a PostgreSQL 15 instance this test starts itself.
+"""pg_stat_statements and replication, on PostgreSQL 15 instances this test starts itself.
 
 The shared server is not restarted with shared_preload_libraries, so the test runs initdb in a
 temporary folder (as the ``postgres`` OS user when run as root: initdb refuses root) and
@@ -40,7 +40,15 @@ def server() -> Iterator[dict[str, Any]]:
         unavailable(f"PostgreSQL 15 binaries are not installed in {BINDIR}")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         unavailable("runuser is needed to run initdb as the postgres user")
-    port = next((p for p in PORTS if not port_open("127.0.0.1", p)), None)
+    # The replica test takes the next port.
+    port = next(
+        (
+            p
+            for p in PORTS[:-1]
+            if not port_open("127.0.0.1", p) and not port_open("127.0.0.1", p + 1)
+        ),
+        None,
+    )
     if port is None:
         unavailable("no free port in 5560-5569")
     folder = Path(tempfile.mkdtemp(prefix="helpdesk-pgss-"))
@@ -74,7 +82,13 @@ def server() -> Iterator[dict[str, Any]]:
         capture_output=True,
     )
     try:
-        yield {"HOST": "127.0.0.1", "PORT": port, "NAME": "postgres", "USER": "postgres"}
+        yield {
+            "HOST": "127.0.0.1",
+            "PORT": port,
+            "NAME": "postgres",
+            "USER": "postgres",
+            "folder": folder,
+        }
     finally:
         subprocess.run(
             _as_postgres([str(BINDIR / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
@@ -87,7 +101,8 @@ def server() -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def alias(server: dict[str, Any], django_db_blocker: Any) -> Iterator[str]:
     pg = {"ENGINE": "django.db.backends.postgresql", "PASSWORD": "", "OPTIONS": {}}
-    with django_db_blocker.unblock(), django_alias("pgss", **pg, **server) as name:
+    target = {key: server[key] for key in ("HOST", "PORT", "NAME", "USER")}
+    with django_db_blocker.unblock(), django_alias("pgss", **pg, **target) as name:
         yield name
 
 
@@ -133,3 +148,72 @@ def test_it_says_unavailable_before_create_extension(server: dict[str, Any], ali
     finally:
         with session(server) as db:
             db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def test_it_reports_replication_lag_on_a_replica(
+    server: dict[str, Any], alias: str, django_db_blocker: Any
+) -> None:
+    folder: Path = server["folder"]
+    replica = folder / "replica"
+    port = server["PORT"] + 1
+    subprocess.run(
+        _as_postgres(
+            [
+                str(BINDIR / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server["PORT"]),
+                "-U",
+                "postgres",
+                "-D",
+                str(replica),
+                "-R",
+                "-X",
+                "stream",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        _as_postgres(
+            [
+                str(BINDIR / "pg_ctl"),
+                "-D",
+                str(replica),
+                "-o",
+                options,
+                "-l",
+                str(folder / "replica.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        with session(server) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS replicated (id int)")
+            db.execute("INSERT INTO replicated VALUES (1)")
+        primary = PostgreSQLInspector(alias).inspect()["replication"]
+        assert primary["role"] == "primary"
+        assert [r["state"] for r in primary["replicas"]] == ["streaming"]
+        pg = {"ENGINE": "django.db.backends.postgresql", "PASSWORD": "", "OPTIONS": {}}
+        target = {"HOST": "127.0.0.1", "PORT": port, "NAME": "postgres", "USER": "postgres"}
+        with django_db_blocker.unblock(), django_alias("replica", **pg, **target) as name:
+            report = PostgreSQLInspector(name).inspect()
+        replication = report["replication"]
+        assert replication["status"] == "ok"
+        assert replication["role"] == "replica"
+        assert replication["lag_seconds"] is not None
+        assert replication["lag_seconds"] >= 0
+        assert replication["replay_lag_bytes"] >= 0
+    finally:
+        subprocess.run(
+            _as_postgres([str(BINDIR / "pg_ctl"), "-D", str(replica), "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )

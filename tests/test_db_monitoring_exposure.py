@@ -120,3 +120,18 @@ def test_it_runs_as_helpdesk_db_stats(tmp_path: Path) -> None:
     assert report["vendor"] == "sqlite"
     assert report["file"]["path"] == str(tmp_path / "helpdesk.sqlite3")
     assert report["tables"]["count"] >= 10
+
+
+def test_it_says_unavailable_for_a_vendor_without_an_inspector(monkeypatch: Any) -> None:
+    # No MySQL/Oracle server can run here: stand in for one by refusing the lookup.
+    def no_inspector(alias: str = "default", options: Any = None) -> Any:
+        raise LookupError("no database inspector for mysql")
+
+    monkeypatch.setattr(database, "inspector_for", no_inspector)
+    report = database.report(max_age=0)
+    assert report["status"] == "unavailable: no database inspector for mysql"
+    assert "helpdesk_db_inspector_up" in scrape()
+    assert f'helpdesk_db_inspector_up{{vendor="{connection.vendor}"}} 0.0' in scrape()
+    out = StringIO()
+    call_command("db_stats", stdout=out)
+    assert out.getvalue().strip().endswith("unavailable: no database inspector for mysql")

@@ -53,7 +53,17 @@ def report(alias: str = "default", *, max_age: float | None = None) -> dict[str,
         cached = _cache.get(alias)
         if cached is not None and time.monotonic() - cached[0] < ttl:
             return cached[1]
-        fresh = inspector_for(alias).inspect()
+        try:
+            fresh = inspector_for(alias).inspect()
+        except LookupError as missing:
+            # A vendor without a backend (e.g. MySQL): say so instead of failing every caller.
+            fresh = {
+                "vendor": connections[alias].vendor,
+                "alias": alias,
+                "database": str(connections[alias].settings_dict["NAME"]),
+                "status": f"unavailable: {missing}",
+                "duration_seconds": 0.0,
+            }
         _cache[alias] = (time.monotonic(), fresh)
         return fresh
 

@@ -45,8 +45,11 @@ class DatabaseCollector(Collector):
             return
         vendor = data["vendor"]
         sections = [value for value in data.values() if isinstance(value, dict)]
-        up.add_metric([vendor], 0 if any(s["status"].startswith("error") for s in sections) else 1)
+        failed = "status" in data or any(s["status"].startswith("error") for s in sections)
+        up.add_metric([vendor], 0 if failed else 1)
         yield up
+        if "status" in data:  # no inspector for this vendor: nothing more to say
+            return
         yield self._gauge(
             "helpdesk_db_inspect_duration_seconds",
             "Time the last inspector refresh took.",

@@ -36,6 +36,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 
 def render(report: dict[str, Any]) -> str:
     """Return the report as human-readable text, one block per section."""
+    if "collected_at" not in report:
+        return f"{report['vendor']} database {report['database']}: {report['status']}"
     out = [
         f"{report['vendor']} database {report['database']} "
         f"(collected {report['collected_at']} in {report['duration_seconds'] * 1000:.1f} ms)"

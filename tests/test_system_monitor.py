@@ -55,6 +55,18 @@ def test_it_samples_values_in_range(snapshot: Snapshot) -> None:
     assert process["open_fds"] >= 3
 
 
+def test_it_sees_a_busy_core() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        sampler = Sampler(["/"], cgroup_root=Path("/nonexistent"), warmup=0.5)
+        percent = sampler.sample().cpu_percent
+    finally:
+        busy.kill()
+        busy.wait()
+    one_core = 100 / (os.cpu_count() or 1)
+    assert percent >= one_core / 2
+
+
 def fake(snapshot: Snapshot, cpu: float = 10.0, disk: float = 10.0) -> Snapshot:
     return dataclasses.replace(
         snapshot,

@@ -71,6 +71,15 @@ class Snapshot:
         return asdict(self)
 
 
+def _cpu_total(times: Any) -> float:
+    # Linux counts guest time inside user time too (as psutil.cpu_percent does, subtract it).
+    return float(sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
+
+
+def _cpu_idle(times: Any) -> float:
+    return float(times.idle + getattr(times, "iowait", 0.0))
+
+
 class Sampler:
     """Take snapshots; CPU % is measured between two samples (the first waits ``warmup``)."""
 
@@ -94,7 +103,7 @@ class Sampler:
         self._lock = threading.Lock()
         self._last_cpu: tuple[float, int] | None = None  # (monotonic, cgroup usage_usec)
         self._last_cpu_percent = 0.0
-        self._primed = False
+        self._last_host: Any = None  # psutil.cpu_times() of the previous host sample
 
     def _cpu(self, reading: cgroup.CgroupReading | None) -> tuple[float, float, str]:
         host_cores = float(psutil.cpu_count() or 1)
@@ -116,12 +125,24 @@ class Sampler:
             percent = (usage - used) / 1e6 / ((now - then) * cores) * 100
             self._last_cpu_percent = min(max(percent, 0.0), 100.0)
             return self._last_cpu_percent, cores, "cgroup"
-        if not self._primed:
-            psutil.cpu_percent(interval=None)
+        return self._host_cpu(), host_cores, "host"
+
+    def _host_cpu(self) -> float:
+        # Deltas of our own, not psutil.cpu_percent(): its "since the last call" state is
+        # module-wide, so two samplers (or another library) would steal each other's interval.
+        times = psutil.cpu_times()
+        if self._last_host is None:
+            self._last_host = times
             self._process.cpu_percent(interval=None)
-            self._primed = True
             self.sleep(self.warmup)
-        return psutil.cpu_percent(interval=None), host_cores, "host"
+            times = psutil.cpu_times()
+        total = _cpu_total(times) - _cpu_total(self._last_host)
+        if total <= 0.01:  # too soon to divide by: repeat the last figure
+            return self._last_cpu_percent
+        idle = _cpu_idle(times) - _cpu_idle(self._last_host)
+        self._last_host = times
+        self._last_cpu_percent = min(max((total - idle) / total * 100, 0.0), 100.0)
+        return self._last_cpu_percent
 
     def _memory(self, reading: cgroup.CgroupReading | None) -> tuple[float, int, int, str]:
         if reading is not None and reading.memory_max_bytes:

@@ -88,6 +88,7 @@ def server() -> Iterator[dict[str, Any]]:
             "NAME": "postgres",
             "USER": "postgres",
             "folder": folder,
+            "data": data,
         }
     finally:
         subprocess.run(
@@ -217,3 +218,36 @@ def test_it_reports_replication_lag_on_a_replica(
             check=False,
             capture_output=True,
         )
+
+
+def test_it_says_not_loaded_without_shared_preload_libraries(
+    server: dict[str, Any], alias: str
+) -> None:
+    # Last in this module: it restarts the private server without the library.
+    with session(server) as db:
+        db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    options = f"-p {server['PORT']} -k {server['folder']} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        _as_postgres(
+            [
+                str(BINDIR / "pg_ctl"),
+                "-D",
+                str(server["data"]),
+                "-o",
+                options,
+                "-m",
+                "fast",
+                "-l",
+                str(server["folder"] / "log"),
+                "-w",
+                "restart",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    statements = PostgreSQLInspector(alias).inspect()["statements"]
+    assert statements["status"] == (
+        "unavailable: pg_stat_statements is not loaded (shared_preload_libraries)"
+    )
+    assert "shared_preload_libraries" in statements["how_to_enable"]

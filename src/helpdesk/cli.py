@@ -43,6 +43,8 @@ def start() -> int:
         f"  API          {base}/api/v1/tickets/\n"
         f"  API docs     {base}/api/v1/docs/\n"
         f"  Admin        {base}/admin/\n"
+        f"  DB stats     {base}/api/v1/monitoring/database/ (staff) or `helpdesk db-stats`\n"
+        f"  System       {base}/api/v1/monitoring/system/ (staff) or `helpdesk system-check`\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
         "  Get a token  curl -s -X POST "
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["helpdesk", *argv[1:]])
+    # Commands are spelled with dashes (`helpdesk db-stats`); their modules use underscores.
+    name = command if command.startswith("-") else command.replace("-", "_")
+    execute_from_command_line(["helpdesk", name, *argv[2:]])
     return 0
 
 

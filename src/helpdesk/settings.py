@@ -17,7 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from helpdesk import __version__
-from helpdesk.lib.env import env_bool, env_int, env_list, env_str
+from helpdesk.lib.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent
 HELPDESK_VERSION = __version__
@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "helpdesk.accounts",
     "helpdesk.tickets",
+    "helpdesk.monitoring.database",
+    "helpdesk.monitoring.system",
 ]
 
 MIDDLEWARE = [
@@ -238,6 +240,28 @@ SPECTACULAR_SETTINGS = {
 MONITORING_API_TOKEN = env_str("MONITORING_API_TOKEN")
 if PRODUCTION and MONITORING_API_TOKEN and len(MONITORING_API_TOKEN) < 32:
     raise ImproperlyConfigured("MONITORING_API_TOKEN must be at least 32 characters")
+
+# Collectors read at scrape time by /metrics (prometheus_client custom collectors, dotted paths).
+HELPDESK_METRICS_COLLECTORS: list[str] = [
+    "helpdesk.monitoring.database.collector.DatabaseCollector",
+    "helpdesk.monitoring.system.collector.SystemCollector",
+]
+
+# Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
+# statement timeout, reports are cached per process for DB_MONITOR_CACHE_SECONDS.
+DB_MONITOR_STATEMENT_TIMEOUT_MS = env_int("DB_MONITOR_STATEMENT_TIMEOUT_MS", 2000, minimum=10)
+DB_MONITOR_CACHE_SECONDS = env_float("DB_MONITOR_CACHE_SECONDS", 15.0)
+DB_MONITOR_LONG_RUNNING_SECONDS = env_float("DB_MONITOR_LONG_RUNNING_SECONDS", 30.0)
+DB_MONITOR_TOP_N = env_int("DB_MONITOR_TOP_N", 10, minimum=1)
+
+# System monitor (helpdesk.monitoring.system): thresholds in percent of the container's limit
+# when cgroup v2 limits apply (else the host's), crossed only when exceeded for
+# SYSTEM_SUSTAINED_SECONDS.
+SYSTEM_CPU_THRESHOLD_PERCENT = env_float("SYSTEM_CPU_THRESHOLD_PERCENT", 80.0)
+SYSTEM_MEMORY_THRESHOLD_PERCENT = env_float("SYSTEM_MEMORY_THRESHOLD_PERCENT", 85.0)
+SYSTEM_DISK_THRESHOLD_PERCENT = env_float("SYSTEM_DISK_THRESHOLD_PERCENT", 90.0)
+SYSTEM_SUSTAINED_SECONDS = env_float("SYSTEM_SUSTAINED_SECONDS", 300.0)
+SYSTEM_DISK_PATHS = env_list("SYSTEM_DISK_PATHS", [str(DATA_DIR), str(LOG_DIR), "/"])
 
 # Tokens issued by POST /api/v1/auth/token/ expire after this many days (0: never).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=0)

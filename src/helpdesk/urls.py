@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from helpdesk.accounts.api import TokenView
+from helpdesk.monitoring.database.views import DatabaseReportView
+from helpdesk.monitoring.system.views import SystemReportView
 from helpdesk.tickets.views import TicketViewSet
 
 router = DefaultRouter()
@@ -16,6 +18,8 @@ router.register("tickets", TicketViewSet, basename="ticket")
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("monitoring/database/", DatabaseReportView.as_view(), name="monitoring-database"),
+    path("monitoring/system/", SystemReportView.as_view(), name="monitoring-system"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(router.urls)),

@@ -20,3 +20,15 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A token from POST /api/v1/auth/token/ (shown once, stored hashed).",
         }
+
+
+class MonitoringTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "helpdesk.monitoring.access.MonitoringTokenAuthentication"
+    name = "monitoringToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "MONITORING_API_TOKEN: read access to the monitoring APIs.",
+        }

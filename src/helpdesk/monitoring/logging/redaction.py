@@ -80,6 +80,12 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     # user:password@ in URLs and DSNs (postgres://u:p@h/db, redis://:p@h).
     ("dsn", r"(?P<dsn_head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+(?P<dsn_at>@)"),
+    # A multipart form field: name="password" then a blank line then the value.
+    (
+        "multipart",
+        r"(?P<multipart_head>name=\"(?:" + _PARAM_NAMES + r")\"\r?\n(?:[^\r\n]+\r?\n)*\r?\n)"
+        r"[^\r\n]+",
+    ),
     # name=value in query strings, form bodies and cookies; name: value and "name": "value"
     # in text and in reprs of dicts. A quoted value is redacted up to its closing quote.
     (
@@ -98,6 +104,8 @@ def _replace(match: re.Match[str]) -> str:
         return match["scheme_head"] + REDACTED
     if kind == "dsn":
         return match["dsn_head"] + REDACTED + match["dsn_at"]
+    if kind == "multipart":
+        return match["multipart_head"] + REDACTED
     if kind == "param":
         value = match["param_value"]
         quote = value[0] if value[0] in "\"'" else ""

@@ -7,6 +7,7 @@ import json
 import logging
 import logging.config
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,7 +349,25 @@ def test_it_can_switch_the_access_log_off(captured: Captured, db: None) -> None:
 
 def test_it_matches_elastic_ecs_formatter_on_plain_records() -> None:
     """Our events are Elastic's events plus service fields: nothing standard is renamed."""
-    record = logging.LogRecord("helpdesk.x", logging.WARNING, __file__, 7, "hello %s", ("x",), None)
-    ours = json.loads(ECSFormatter().format(record))
+    record = logging.LogRecord(
+        "helpdesk.x", logging.WARNING, __file__, 7, "hello %s", ("x",), None, func="handler"
+    )
+    record.__dict__.update(
+        {
+            "event.action": "authn_login_fail",
+            "event.category": ["authentication"],
+            "http": {"request": {"method": "POST"}},
+            "labels.ticket_id": 42,
+        }
+    )
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        record.exc_info = sys.exc_info()
     theirs = json.loads(ecs_logging.StdlibFormatter(exclude_fields=["log.original"]).format(record))
+    ours = json.loads(ECSFormatter().format(record))
+    # Elastic's stack trace is the frames only; ours is the whole traceback (with the
+    # exception line and any chained causes).
+    assert ours["error"].pop("stack_trace").endswith("KeyError: 'missing'\n")
+    theirs["error"].pop("stack_trace")
     assert ours == theirs

@@ -70,6 +70,8 @@ _PARAM_NAMES = (
     r"csrfmiddlewaretoken|csrf_token|x-csrftoken|signature"
 )
 
+# Every pattern needs "=", ":", "hdk_", "bearer", "basic" or "digest" to match: that is what
+# Redactor._may_hold_secret tests before running the regex. Keep the two in step.
 _PATTERNS: tuple[tuple[str, str], ...] = (
     # Our API tokens: recognisable whatever surrounds them.
     ("hdk", r"\bhdk_[A-Za-z0-9_\-]{6,}"),
@@ -145,6 +147,7 @@ class Redactor:
             key=len,
             reverse=True,
         )
+        self._literals = tuple(literals)
         parts = [f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS]
         if literals:
             parts.insert(0, "(?P<literal>" + "|".join(re.escape(s) for s in literals) + ")")
@@ -156,6 +159,15 @@ class Redactor:
         literals = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
         return cls(max_chars=max_chars, literal_secrets=literals)
 
+    def _may_hold_secret(self, value: str) -> bool:
+        """Return False when no pattern can match (cheap substring tests skip the regex)."""
+        if "=" in value or ":" in value:
+            return True
+        lowered = value.lower()
+        if "hdk_" in lowered or "bearer" in lowered or "basic" in lowered or "digest" in lowered:
+            return True
+        return any(secret in value for secret in self._literals)
+
     def text(self, value: str, limit: int | None = None) -> str:
         """Return ``value`` with secrets replaced and cut to ``limit`` (default max_chars)."""
         limit = self.max_chars if limit is None else limit
@@ -164,7 +176,8 @@ class Redactor:
             # Cut before scanning so hostile input costs bounded regex time; the margin keeps
             # a secret that straddles the limit whole for the scan.
             value = value[: limit * 2]
-        value = self._pattern.sub(_replace, value)
+        if self._may_hold_secret(value):
+            value = self._pattern.sub(_replace, value)
         if total > limit and len(value) > limit:
             return f"{value[:limit]}…[truncated, {total} chars]"
         return value

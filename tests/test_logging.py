@@ -19,7 +19,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.monitoring.logging.config import build_logging_config
-from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter
+from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, lookup
 from helpdesk.monitoring.logging.redaction import Redactor
 from tests.conftest import client_for
 from tests.logging_urls import DSN
@@ -33,16 +33,7 @@ METRICS_TOKEN = "metrics-token-0123456789abcdef"
 REQUIRED = ("@timestamp", "log.level", "log.logger", "message", "ecs.version")
 
 
-def get(event: dict[str, Any], dotted: str) -> Any:
-    """Return a nested field by its dotted ECS name, or None."""
-    if dotted in event:  # ECS puts @timestamp, log.level, ecs.version first, dotted
-        return event[dotted]
-    node: Any = event
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+get = lookup
 
 
 @dataclass

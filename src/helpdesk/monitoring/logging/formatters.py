@@ -322,11 +322,11 @@ class ConsoleFormatter(ECSFormatter):
             escape_control(str(event.get("message", ""))),
         ]
         for path, label in self._SHOWN:
-            value = _lookup(event, path)
+            value = lookup(event, path)
             if value is not None and value != {}:
                 parts.append(f"{label}={escape_control(str(value))}")
         line = " ".join(parts)
-        stack = _lookup(event, "error.stack_trace")
+        stack = lookup(event, "error.stack_trace")
         if stack:
             # Continuation lines start with "  | " so a reader (or grep) cannot mistake a line
             # from a hostile exception message for a log line.
@@ -337,7 +337,10 @@ class ConsoleFormatter(ECSFormatter):
         return line
 
 
-def _lookup(event: dict[str, Any], path: str) -> Any:
+def lookup(event: dict[str, Any], path: str) -> Any:
+    """Return the field at a dotted ECS path of an event (nested or dotted), or None."""
+    if path in event:  # "log.level" and "ecs.version" stand dotted at the top of a line
+        return event[path]
     node: Any = event
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -16,6 +16,7 @@ import io
 import logging
 import logging.config
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -160,16 +161,19 @@ def bench_requests() -> None:
     logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     devnull.close()
     size = sum(p.stat().st_size for p in tmp.glob("app.log*"))
-    print(f"  (wrote {size / 1e6:.1f} MB of ECS JSON to {tmp})")
+    print(f"  ({size / 1e6:.1f} MB of ECS JSON left in app.log after rotation)")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
-    os.environ.setdefault("HELPDESK_DATA_DIR", tempfile.mkdtemp(prefix="bench-data-"))
+    data_dir = tempfile.mkdtemp(prefix="bench-data-")
+    os.environ.setdefault("HELPDESK_DATA_DIR", data_dir)
     os.environ.setdefault("LOG_FILES", "0")
     sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", line_buffering=True)
     bench_formatters()
     bench_requests()
+    shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 

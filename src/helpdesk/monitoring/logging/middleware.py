@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 PROBE_PREFIXES = ("/health/", "/metrics")
+_LINE = 0  # log.origin.file.line of access lines: there is one place that writes them
 
 
 def is_probe(path: str) -> bool:
@@ -80,4 +81,17 @@ class AccessLogMiddleware:
             extra["http.version"] = protocol[5:]
         if response is not None and not response.streaming:
             extra["http.response.body.bytes"] = len(response.content)
-        access_logger.info("%s %s %s", request.method, path, status, extra=extra)
+        # makeRecord + handle instead of .info(): the caller is always this line, so skip the
+        # stack walk that finds it (a few microseconds on every request).
+        record = access_logger.makeRecord(
+            ACCESS_LOGGER,
+            logging.INFO,
+            __file__,
+            _LINE,
+            "%s %s %s",
+            (request.method, path, status),
+            None,
+            "access_log",
+            extra,
+        )
+        access_logger.handle(record)

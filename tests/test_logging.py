@@ -362,3 +362,48 @@ def test_it_matches_elastic_ecs_formatter_on_plain_records() -> None:
     assert ours["error"].pop("stack_trace").endswith("KeyError: 'missing'\n")
     theirs["error"].pop("stack_trace")
     assert ours == theirs
+
+
+def test_it_refuses_an_unknown_log_format(tmp_path: Path) -> None:
+    from tests.test_settings import run_check
+
+    result = run_check(tmp_path, LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be one of json, console" in result.stderr
+
+
+def test_it_defaults_to_json_on_stdout_without_files_in_production(tmp_path: Path) -> None:
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HELPDESK_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "example.org",
+        "HELPDESK_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+    }
+    for name in ("LOG_FORMAT", "LOG_FILES", "DEBUG"):
+        env.pop(name, None)
+    code = (
+        "import django, logging; django.setup(); from django.conf import settings; "
+        "print(settings.LOG_FORMAT, settings.LOG_FILES, sorted(settings.LOGGING['handlers'])); "
+        "logging.getLogger('helpdesk.x').warning('hello\\nworld')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    first, line = result.stdout.splitlines()
+    assert first == "json False ['stdout']"
+    event = json.loads(line)
+    assert event["message"] == "hello\nworld"
+    assert event["service"]["environment"] == "production"

@@ -407,3 +407,17 @@ def test_it_defaults_to_json_on_stdout_without_files_in_production(tmp_path: Pat
     event = json.loads(line)
     assert event["message"] == "hello\nworld"
     assert event["service"]["environment"] == "production"
+
+
+def test_it_labels_lines_of_a_background_job(captured: Captured) -> None:
+    from helpdesk.lib import request_context
+
+    with request_context.job_context("evaluate_alerts", rule="disk"):
+        logging.getLogger("helpdesk.jobs").info("evaluated")
+    logging.getLogger("helpdesk.jobs").info("outside")
+    inside, outside = captured.events()
+    assert inside["labels"]["job"] == "evaluate_alerts"
+    assert inside["labels"]["rule"] == "disk"
+    assert len(inside["labels"]["run_id"]) == 32
+    assert "http" not in inside
+    assert "labels" not in outside

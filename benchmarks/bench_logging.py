@@ -161,7 +161,7 @@ def bench_requests() -> None:
     logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     devnull.close()
     size = sum(p.stat().st_size for p in tmp.glob("app.log*"))
-    print(f"  ({size / 1e6:.1f} MB of ECS JSON left in app.log after rotation)")
+    print(f"  ({size / 1e6:.1f} MB of ECS JSON in app.log and its backups)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

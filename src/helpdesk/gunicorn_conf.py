@@ -16,9 +16,20 @@ keepalive = 5
 # Request line and header limits refuse oversized requests before Django sees them.
 limit_request_line = 8190
 limit_request_fields = 100
+# The application writes the access log (one ECS line per request, with the request id and
+# user); gunicorn's own lines go through the same LOGGING config, so they are ECS JSON too.
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def _logconfig() -> dict[str, object]:
+    from helpdesk.settings import LOGGING
+
+    return LOGGING
+
+
+logconfig_dict = _logconfig()
 proc_name = "helpdesk-web"
 # A per-user control socket would collide between several instances on one host (tests, CI).
 control_socket_disable = True

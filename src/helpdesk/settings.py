@@ -99,6 +99,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
+    "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -275,21 +276,38 @@ HELPDESK_DEFAULT_SLA_MINUTES = {
     "low": (8 * 60, 72 * 60),
 }
 
+# Logging: ECS JSON lines (docs/logging.md). stdout always; app.log/error.log under LOG_DIR
+# when LOG_FILES is on (the default outside production, where containers log to stdout).
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-    },
-}
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+LOG_FORMAT = env_str("LOG_FORMAT", "console" if HELPDESK_ENV == "development" else "json").lower()
+LOG_FILES = env_bool("LOG_FILES", not PRODUCTION)
+LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
+LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 10, minimum=0)
+LOG_FIELD_MAX_CHARS = env_int("LOG_FIELD_MAX_CHARS", 8192, minimum=256)
+# One access line per request; health probes and /metrics scrapes only with ACCESS_LOG_PROBES.
+ACCESS_LOG = env_bool("ACCESS_LOG", True)
+ACCESS_LOG_PROBES = env_bool("ACCESS_LOG_PROBES", False)
+try:
+    from helpdesk.monitoring.logging.config import build_logging_config
+
+    LOGGING: dict[str, Any] = build_logging_config(
+        level=LOG_LEVEL,
+        fmt=LOG_FORMAT,
+        service={
+            "service.name": "helpdesk",
+            "service.version": __version__,
+            "service.environment": HELPDESK_ENV,
+        },
+        files=LOG_FILES,
+        log_dir=LOG_DIR,
+        max_bytes=LOG_FILE_MAX_BYTES,
+        backup_count=LOG_FILE_BACKUPS,
+        max_field_chars=LOG_FIELD_MAX_CHARS,
+    )
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -1,0 +1,89 @@
+"""Build the ``LOGGING`` dict (Django's dictConfig) for settings.py and gunicorn.
+
+Destinations:
+
+- stdout, always on unless ``stdout=False``: ECS JSON, or the console format for development;
+- with ``files=True``: ``app.log`` (every record, ECS JSON, what a shipper reads) and
+  ``error.log`` (ERROR and above, for people on the box) under ``log_dir``, size-rotated by
+  ``SharedRotatingFileHandler``, which several gunicorn workers can share.
+
+Routing: everything propagates to the root handlers. ``django.request`` is kept to ERROR (its
+4xx warnings repeat the access line); ``django.server`` (runserver's own access lines) to
+WARNING; ``gunicorn.error`` gets the same handlers so the server's lines are ECS too;
+``helpdesk.access`` stays at INFO whatever LOG_LEVEL says (ACCESS_LOG switches it off).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("json", "console")
+_PKG = "helpdesk.monitoring.logging"
+
+
+def build_logging_config(
+    *,
+    level: str = "INFO",
+    fmt: str = "json",
+    service: dict[str, Any] | None = None,
+    stdout: bool = True,
+    stream: Any = "ext://sys.stdout",
+    files: bool = False,
+    log_dir: str | Path | None = None,
+    max_bytes: int = 15 * 1024 * 1024,
+    backup_count: int = 10,
+    max_field_chars: int = 8192,
+) -> dict[str, Any]:
+    """Return a logging dictConfig; raises ValueError for an unknown format or missing dir."""
+    if fmt not in FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    if files and log_dir is None:
+        raise ValueError("file logging needs a log directory")
+    level = level.upper()
+    formatter_args = {"service": dict(service or {}), "max_field_chars": max_field_chars}
+    handlers: dict[str, dict[str, Any]] = {}
+    if stdout:
+        handlers["stdout"] = {
+            "class": "logging.StreamHandler",
+            "stream": stream,
+            "formatter": "console" if fmt == "console" else "ecs",
+            "filters": ["context"],
+        }
+    if files and log_dir is not None:
+        for name, filename, handler_level in (
+            ("app_file", "app.log", "NOTSET"),
+            ("error_file", "error.log", "ERROR"),
+        ):
+            handlers[name] = {
+                "class": f"{_PKG}.handlers.SharedRotatingFileHandler",
+                "filename": str(Path(log_dir) / filename),
+                "max_bytes": max_bytes,
+                "backup_count": backup_count,
+                "level": handler_level,
+                "formatter": "ecs",
+                "filters": ["context"],
+            }
+    names = list(handlers)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "ecs": {"()": f"{_PKG}.formatters.ECSFormatter", **formatter_args},
+            "console": {"()": f"{_PKG}.formatters.ConsoleFormatter", **formatter_args},
+        },
+        "filters": {"context": {"()": f"{_PKG}.context.ContextFilter"}},
+        "handlers": handlers,
+        "root": {"handlers": names, "level": level},
+        "loggers": {
+            "django.request": {"level": "ERROR"},
+            "django.server": {"level": "WARNING"},
+            "django.db.backends": {"level": "INFO"},
+            "helpdesk.access": {"level": "INFO"},
+            "gunicorn.error": {"handlers": names, "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }

@@ -1,0 +1,112 @@
+"""Put the request and job context on every log record.
+
+``ContextFilter`` (attached to every handler) adds, unless the caller already set them:
+
+- from ``helpdesk.lib.request_context.current()``: ``http.request.id``; bound fields whose
+  names are ECS names (contain a dot) as they are; other bound fields (``ticket_id``, ``job``,
+  ``run_id``, ``organization``…) under ``labels``;
+- from the request being served (set by ``AccessLogMiddleware``): ``http.request.method``,
+  ``url.path``, ``client.ip`` (the one client-IP resolver), ``user_agent.original`` and, once
+  authentication has run, ``user.id``;
+- ``event.dataset``: ``helpdesk.access`` for access lines, ``helpdesk.server`` for gunicorn,
+  ``helpdesk.app`` otherwise.
+
+The request is only remembered for the duration of the request (a context variable private to
+logging); the request id and bound fields stay in the one request context.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import Any
+
+from django.http import HttpRequest
+
+from helpdesk.lib import request_context
+
+logger = logging.getLogger(__name__)
+
+ACCESS_LOGGER = "helpdesk.access"
+
+# The request being served, so log lines written during it can name method, path, client and
+# user without each caller passing them. Set and reset by AccessLogMiddleware.
+current_request: ContextVar[HttpRequest | None] = ContextVar("helpdesk_log_request", default=None)
+
+_DONE = "_helpdesk_context"
+
+
+def _dataset(name: str) -> str:
+    if name == ACCESS_LOGGER:
+        return "helpdesk.access"
+    if name.startswith("gunicorn"):
+        return "helpdesk.server"
+    return "helpdesk.app"
+
+
+def _user_id(request: HttpRequest) -> str | None:
+    """Return the authenticated user's id without triggering authentication or a query."""
+    user = request.__dict__.get("user")
+    if user is None:
+        return None
+    # A session user is a lazy object until something reads it: do not evaluate it here
+    # (that would run a query inside a log call).
+    wrapped = getattr(user, "_wrapped", user)
+    if wrapped is None or wrapped.__class__.__name__ == "object":
+        return None
+    if not getattr(wrapped, "is_authenticated", False):
+        return None
+    pk = getattr(wrapped, "pk", None)
+    return None if pk is None else str(pk)
+
+
+def request_fields(request: HttpRequest) -> dict[str, Any]:
+    """Return the ECS fields that describe ``request`` (method, path, client, agent, user)."""
+    from helpdesk.lib.client_ip import client_ip
+
+    fields: dict[str, Any] = {
+        "http.request.method": request.method,
+        "url.path": request.path,
+        "client.ip": client_ip(request),
+    }
+    agent = request.META.get("HTTP_USER_AGENT")
+    if agent:
+        fields["user_agent.original"] = agent
+    user_id = _user_id(request)
+    if user_id is not None:
+        fields["user.id"] = user_id
+    return fields
+
+
+class ContextFilter(logging.Filter):
+    """Add the request/job context and ``event.dataset`` to records (never drops one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Annotate ``record`` once (several handlers share it) and let it through."""
+        attrs = record.__dict__
+        if attrs.get(_DONE):
+            return True
+        attrs[_DONE] = True
+        attrs.setdefault("event.dataset", _dataset(record.name))
+        if isinstance(attrs.get("status_code"), int):  # django.request / django.server
+            attrs.setdefault("http.response.status_code", attrs["status_code"])
+        ctx = request_context.current()
+        if ctx:
+            labels: dict[str, Any] = {}
+            for key, value in ctx.items():
+                if key == "request_id":
+                    attrs.setdefault("http.request.id", value)
+                elif "." in key:
+                    attrs.setdefault(key, value)
+                else:
+                    labels[key] = (
+                        value if isinstance(value, str | int | float | bool) else str(value)
+                    )
+            if labels:
+                given = attrs.get("labels")
+                attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
+        request = current_request.get()
+        if request is not None:
+            for key, value in request_fields(request).items():
+                attrs.setdefault(key, value)
+        return True

@@ -1,0 +1,349 @@
+"""Formatters: ECS JSON lines (the default) and a readable console format for development.
+
+``ECSFormatter`` builds on Elastic's ``ecs_logging.StdlibFormatter``: dotted ``extra`` keys
+(``extra={"event.action": "authn_login_fail"}``) become nested ECS objects, exceptions become
+``error.type``/``error.message``/``error.stack_trace``. On top it adds the service fields,
+redacts secrets and caps field sizes on the finished event (so nothing, not the message, not
+an exception text, not a stack trace, escapes redaction), uses the full traceback (with chained
+causes) as the stack trace, and never loses a line to conflicting extras.
+
+``ConsoleFormatter`` renders the same event as one human line. Control characters are escaped
+so hostile input cannot start a second line or forge a field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+import time
+import traceback
+import weakref
+from functools import lru_cache
+from typing import Any
+
+import ecs_logging
+import orjson
+from ecs_logging._meta import ECS_VERSION
+
+from helpdesk.monitoring.logging.redaction import REDACTED, Redactor, is_sensitive_key
+
+logger = logging.getLogger(__name__)
+
+# ``message`` already carries the text; ``log.original`` would double every line's volume.
+# Django passes the request object and status code as extras: the context filter already
+# describes the request in ECS fields and maps the status code, so drop the raw ones.
+_EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
+_TRUSTED = frozenset(
+    {
+        "@timestamp",
+        "log.level",
+        "log.logger",
+        "ecs.version",
+        "log.origin.function",
+        "log.origin.file.name",
+        "process.name",
+        "process.thread.name",
+        "service.name",
+        "service.version",
+        "service.environment",
+        "event.dataset",
+        "event.kind",
+        "event.outcome",
+        "http.request.id",
+        "http.version",
+        "client.ip",
+        "user.id",
+    }
+)
+
+
+def _flatten(prefix: str, value: dict[str, Any], out: dict[str, Any]) -> None:
+    for key, item in value.items():
+        name = f"{prefix}.{key}"
+        if isinstance(item, dict):
+            _flatten(name, item, out)
+        else:
+            out[name] = item
+
+
+@lru_cache(maxsize=4096)
+def _path(key: str) -> tuple[tuple[str, ...], str]:
+    """Split a dotted name into its parents and leaf (``ecs.version`` stays whole)."""
+    if key == "ecs.version":  # ECS keeps this one dotted at the top
+        return (), key
+    *parents, leaf = key.split(".")
+    return tuple(parents), leaf
+
+
+def _nest(flat: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Expand dotted names into ``result``; a clashing plain value goes under ``labels``.
+
+    ("user": "bob" with "user.id": "7" cannot both be nested: the ECS object wins and the
+    plain value is kept as ``labels.user`` rather than costing the line.)
+    """
+    clashes: dict[str, Any] = {}
+    for name, value in flat.items():
+        parents, leaf = _path(name)
+        node = result
+        for depth, part in enumerate(parents):
+            child = node.get(part)
+            if child.__class__ is not dict:
+                if child is not None:
+                    clashes["_".join(parents[: depth + 1])] = child
+                child = node[part] = {}
+            node = child
+        if leaf in node and node[leaf].__class__ is dict:
+            clashes[name.replace(".", "_")] = value
+        else:
+            node[leaf] = value
+    if clashes:
+        labels = result.setdefault("labels", {})
+        labels.update({k: v if isinstance(v, str) else str(v) for k, v in clashes.items()})
+    return result
+
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=repr, ensure_ascii=True, check_circular=False
+)
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _encode(value: Any) -> str:
+    """Return compact JSON with sorted keys and only ASCII (control characters escaped).
+
+    orjson is several times faster than the stdlib; a text with non-ASCII characters goes
+    through the stdlib encoder instead, so that U+2028, U+0085 and friends are escaped (some
+    tools take them for line breaks) and an ASCII-only stdout cannot choke on the line.
+    """
+    try:
+        text = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # an integer beyond 64 bits, say
+        return _ENCODER.encode(value)
+    return text if text.isascii() else _ENCODER.encode(value)
+
+
+def dumps(event: dict[str, Any]) -> str:
+    """Serialize an event as ecs-logging does: @timestamp, log.level, message first.
+
+    The layout of ``ecs_logging._utils.json_dumps`` (those three first, then every other
+    field with sorted keys), with one fast encoder.
+    """
+    head = []
+    if "@timestamp" in event:
+        head.append('"@timestamp":' + _encode(event.pop("@timestamp")))
+    log = event.get("log")
+    if isinstance(log, dict) and "level" in log:
+        head.append('"log.level":' + _encode(log.pop("level")))
+        if not log:
+            del event["log"]
+    if "message" in event:
+        head.append('"message":' + _encode(event.pop("message")))
+    if not event:
+        return "{" + ",".join(head) + "}"
+    rest = _encode(event)
+    return "{" + ",".join(head) + "," + rest[1:] if head else rest
+
+
+class ECSFormatter(ecs_logging.StdlibFormatter):
+    """Format a record as one ECS JSON object (see the module docstring).
+
+    ``service`` holds the static fields (``service.name``…) merged into every event;
+    ``max_field_chars`` caps each string field (stack traces get four times as much).
+    The fields and layout are those of ``ecs_logging.StdlibFormatter`` (minus
+    ``log.original``, a copy of ``message``); the event is built in one flat pass so that
+    redaction sees every field once and the line costs a fraction of the generic merge.
+    """
+
+    def __init__(
+        self,
+        service: dict[str, Any] | None = None,
+        max_field_chars: int = 8192,
+        redactor: Redactor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.service = dict(service or {})
+        self._service_tree: dict[str, dict[str, Any]] = {}
+        for key, value in self.service.items():
+            top, _, rest = key.partition(".")
+            if rest:
+                self._service_tree.setdefault(top, {})[rest] = value
+        self.redactor = redactor or Redactor.from_environment(max_field_chars)
+        self._standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
+        # Several handlers (stdout, app.log) share this formatter: format each record once.
+        self._last = threading.local()
+        self._second: tuple[int, str] = (-1, "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one line of ECS JSON."""
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0]() is record:
+            text: str = last[1]
+            return text
+        text = dumps(self.event(record))
+        self._last.value = (weakref.ref(record), text)
+        return text
+
+    def _record_timestamp(self, record: logging.LogRecord) -> str:
+        # strftime is the slow part: reuse the seconds of the previous record when they match.
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (
+                second,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+            )
+        return f"{cached[1]}.{int(record.msecs):03d}Z"
+
+    def _base(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the standard fields (ecs-logging's set) already nested."""
+        origin: dict[str, Any] = {"file": {"line": record.lineno, "name": record.filename}}
+        if record.funcName is not None:
+            origin["function"] = record.funcName
+        process: dict[str, Any] = {"pid": record.process, "thread": {"id": record.thread}}
+        if record.processName is not None:
+            process["name"] = record.processName
+        if record.threadName is not None:
+            process["thread"]["name"] = record.threadName
+        return {
+            "@timestamp": self._record_timestamp(record),
+            "ecs.version": ECS_VERSION,
+            "log": {"level": record.levelname.lower(), "logger": record.name, "origin": origin},
+            "process": process,
+        }
+
+    def extras(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the record's ``extra`` fields (and the context's) as {dotted name: value}."""
+        flat: dict[str, Any] = {}
+        standard = self._standard
+        for key, value in record.__dict__.items():
+            if key in standard or value is None or key[0] == "_":
+                continue
+            if isinstance(value, dict):
+                _flatten(key, value, flat)
+            else:
+                flat[key] = value
+        return flat
+
+    def event(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
+
+        Standard fields come from the record and the service settings (trusted, capped);
+        the message, error fields and every extra are redacted by key name and by pattern.
+        """
+        redactor = self.redactor
+        result = self._base(record)
+        result["message"] = redactor.text(record.getMessage())
+        for top, fields in self._service_tree.items():
+            result[top] = dict(fields)
+        error: dict[str, Any] = {}
+        if record.exc_info:
+            error_type = self._record_error_type(record)
+            error_message = self._record_error_message(record)
+            if error_type is not None:
+                error["type"] = error_type
+            if error_message is not None:
+                error["message"] = redactor.text(error_message)
+        stack = self._record_error_stack_trace(record)
+        if stack:
+            error["stack_trace"] = redactor.text(stack, redactor.long_fields["error.stack_trace"])
+        if error:
+            result["error"] = error
+        clean: dict[str, Any] = {}
+        for key, value in self.extras(record).items():
+            if isinstance(value, str):
+                if key in _TRUSTED:
+                    clean[key] = value if len(value) <= 256 else redactor.text(value, 256)
+                elif is_sensitive_key(key):
+                    clean[key] = REDACTED
+                else:
+                    clean[key] = redactor.text(value)
+            elif isinstance(value, bool | int | float):
+                clean[key] = value
+            elif is_sensitive_key(key):
+                clean[key] = REDACTED
+            else:
+                clean[key] = redactor.clean(value, key)
+        return _nest(clean, result)
+
+    def _record_error_stack_trace(self, record: logging.LogRecord) -> str | None:
+        exc_info = record.exc_info
+        if isinstance(exc_info, bool):
+            exc_info = sys.exc_info() if exc_info else None
+        if exc_info and exc_info[0] is not None:
+            if self._stack_trace_limit == 0:
+                return None
+            # The whole traceback, chained causes and the final "Type: message" line included.
+            lines = traceback.format_exception(*exc_info, limit=self._stack_trace_limit)
+            return "".join(lines)
+        stack_info = getattr(record, "stack_info", None)
+        return str(stack_info) if stack_info else None
+
+
+def escape_control(text: str) -> str:
+    r"""Return ``text`` with control characters shown as escapes (``\n``, ``\x1b``…)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class ConsoleFormatter(ECSFormatter):
+    """Format a record as one readable line (time, level, logger, message, key fields).
+
+    The event is the same redacted ECS event the JSON formatter emits; only its rendering
+    differs. Stack traces follow on indented lines, each prefixed so it cannot pass for a
+    log line of its own.
+    """
+
+    _SHOWN = (
+        ("http.request.id", "req"),
+        ("http.request.method", "method"),
+        ("url.path", "path"),
+        ("http.response.status_code", "status"),
+        ("event.duration", "ns"),
+        ("user.id", "user"),
+        ("client.ip", "ip"),
+        ("event.action", "action"),
+        ("labels", "labels"),
+        ("error.type", "error"),
+        ("error.message", "error_message"),
+    )
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one human-readable line (plus an indented stack trace)."""
+        event = self.event(record)
+        parts = [
+            str(event.get("@timestamp", "")),
+            f"{str(event.get('log', {}).get('level', '')).upper():<7}",
+            str(event.get("log", {}).get("logger", "")),
+            escape_control(str(event.get("message", ""))),
+        ]
+        for path, label in self._SHOWN:
+            value = lookup(event, path)
+            if value is not None and value != {}:
+                parts.append(f"{label}={escape_control(str(value))}")
+        line = " ".join(parts)
+        stack = lookup(event, "error.stack_trace")
+        if stack:
+            # Continuation lines start with "  | " so a reader (or grep) cannot mistake a line
+            # from a hostile exception message for a log line.
+            trace = "\n".join(
+                "  | " + escape_control(row) for row in str(stack).rstrip("\n").split("\n")
+            )
+            line = f"{line}\n{trace}"
+        return line
+
+
+def lookup(event: dict[str, Any], path: str) -> Any:
+    """Return the field at a dotted ECS path of an event (nested or dotted), or None."""
+    if path in event:  # "log.level" and "ecs.version" stand dotted at the top of a line
+        return event[path]
+    node: Any = event
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

@@ -1,0 +1,423 @@
+"""Structured logging: real requests through the real middleware, formatter and files."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ecs_logging
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+
+from helpdesk.monitoring.logging.config import build_logging_config
+from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, lookup
+from helpdesk.monitoring.logging.redaction import Redactor
+from tests.conftest import client_for
+from tests.logging_urls import DSN
+
+SERVICE = {
+    "service.name": "helpdesk",
+    "service.version": "0.1.0",
+    "service.environment": "test",
+}
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+REQUIRED = ("@timestamp", "log.level", "log.logger", "message", "ecs.version")
+
+
+get = lookup
+
+
+@dataclass
+class Captured:
+    """Everything the logging config wrote: stdout (a buffer) and the files under log_dir."""
+
+    stdout: io.StringIO
+    log_dir: Path
+    raw: io.StringIO = field(default_factory=io.StringIO)
+
+    def text(self) -> str:
+        files = "".join(p.read_text() for p in sorted(self.log_dir.glob("*.log*")))
+        return self.stdout.getvalue() + files
+
+    def events(self, source: str = "stdout") -> list[dict[str, Any]]:
+        text = self.stdout.getvalue() if source == "stdout" else (self.log_dir / source).read_text()
+        return [json.loads(line) for line in text.splitlines()]
+
+    def access(self) -> list[dict[str, Any]]:
+        return [e for e in self.events() if get(e, "event.dataset") == "helpdesk.access"]
+
+
+@pytest.fixture
+def captured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Captured]:
+    """Configure logging as production does (JSON, files), writing stdout into a buffer.
+
+    A second handler with Elastic's plain formatter (no redaction) records the same events in
+    ``raw``, so a redaction test can show the secrets really were there to be removed.
+    """
+    monkeypatch.setenv("METRICS_TOKEN", METRICS_TOKEN)
+    out = Captured(stdout=io.StringIO(), log_dir=tmp_path / "log")
+    config = build_logging_config(
+        level="INFO",
+        fmt="json",
+        service=SERVICE,
+        stream=out.stdout,
+        files=True,
+        log_dir=out.log_dir,
+        max_bytes=1024 * 1024,
+        backup_count=2,
+    )
+    config["formatters"]["raw"] = {"()": "ecs_logging.StdlibFormatter"}
+    config["handlers"]["raw"] = {
+        "class": "logging.StreamHandler",
+        "stream": out.raw,
+        "formatter": "raw",
+        "filters": ["context"],
+    }
+    config["root"]["handlers"].append("raw")
+    logging.config.dictConfig(config)
+    try:
+        yield out
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+
+
+def test_it_writes_ecs_json_with_the_request_context(captured: Captured, bob: Any) -> None:
+    response = client_for(bob).get("/api/v1/tickets/", HTTP_USER_AGENT="pytest-agent/1.0")
+    assert response.status_code == 200
+    lines = captured.stdout.getvalue().splitlines()
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    [access] = captured.access()
+    for name in REQUIRED:
+        assert get(access, name) is not None, name
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", access["@timestamp"])
+    assert access["log.level"] == "info"
+    assert get(access, "service.name") == "helpdesk"
+    assert get(access, "service.version") == "0.1.0"
+    assert get(access, "service.environment") == "test"
+    assert isinstance(get(access, "process.pid"), int)
+    assert get(access, "http.request.id") == response["X-Request-ID"]
+    assert get(access, "http.request.method") == "GET"
+    assert get(access, "url.path") == "/api/v1/tickets/"
+    assert get(access, "http.response.status_code") == 200
+    assert isinstance(get(access, "event.duration"), int)
+    assert get(access, "event.duration") > 0
+    assert get(access, "event.outcome") == "success"
+    assert get(access, "user.id") == str(bob.pk)
+    assert get(access, "client.ip") == "127.0.0.1"
+    assert get(access, "user_agent.original") == "pytest-agent/1.0"
+    assert get(access, "http.response.body.bytes") == len(response.content)
+    assert access["message"] == "GET /api/v1/tickets/ 200"
+    assert len(events) == len(lines)
+    # The files hold the same access line (app.log), and error.log nothing.
+    assert [get(e, "http.request.id") for e in captured.events("app.log")] == [
+        get(access, "http.request.id")
+    ]
+    assert not (captured.log_dir / "error.log").exists()
+
+
+def test_it_takes_a_safe_client_request_id_into_the_log(captured: Captured, db: None) -> None:
+    Client().get("/api/v1/tickets/", HTTP_X_REQUEST_ID="edge-abc-123")
+    [access] = captured.access()
+    assert get(access, "http.request.id") == "edge-abc-123"
+    assert get(access, "http.response.status_code") == 401
+    assert get(access, "event.outcome") == "failure"
+    assert get(access, "user.id") is None
+
+
+@pytest.mark.urls("tests.logging_urls")
+def test_it_adds_bound_fields_and_renders_dotted_extras_nested(
+    captured: Captured, alice: Any
+) -> None:
+    response = client_for(alice).get("/test/chatty/")
+    rid = response["X-Request-ID"]
+    events = captured.events()
+    login = next(e for e in events if e["message"] == "login failed")
+    assert login["event"]["action"] == "authn_login_fail"
+    assert login["event"]["category"] == ["authentication"]
+    assert login["event"]["outcome"] == "failure"
+    assert login["http"]["request"]["id"] == rid
+    assert login["labels"] == {"ticket_id": 42, "organization": "acme"}
+    assert login["url"]["path"] == "/test/chatty/"
+    assert "user" not in login  # a plain Django view: nothing authenticated the bearer token
+    assert login["event"]["dataset"] == "helpdesk.app"
+    assert "event.action" not in login  # nested, not a dotted top-level key
+    # The context ends with the request.
+    logging.getLogger("helpdesk.tests").info("after the request")
+    after = captured.events()[-1]
+    assert "http" not in after
+    assert "labels" not in after
+
+
+@pytest.mark.urls("tests.logging_urls")
+def test_it_leaves_no_secret_in_stdout_or_files(captured: Captured, alice: Any) -> None:
+    """A sweep of requests carrying a password, a bearer token, a cookie and ?token=."""
+    from helpdesk.accounts.models import ApiToken
+
+    _, bearer = ApiToken.issue(alice)
+    secrets = {
+        "password": "Tr0ub4dor-pw-9x7",
+        "bearer": bearer,
+        "session": "sess-1q2w3e4r5t6y7u8i",
+        "csrf": "csrf-zxcvbnmasdfghjkl",
+        "query_token": "qtok-0987654321poiuy",
+        "query_password": "qpw-lkjhgfdsa12345",
+        "dsn": "dsn-pa55word-xyz",
+        "metrics": METRICS_TOKEN,
+    }
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = secrets["session"]
+    client.cookies["csrftoken"] = secrets["csrf"]
+    query = f"?token={secrets['query_token']}&password={secrets['query_password']}&page=2"
+    headers = {
+        "HTTP_AUTHORIZATION": f"Bearer {bearer}",
+        "HTTP_X_CSRFTOKEN": secrets["csrf"],
+        "HTTP_X_METRICS": METRICS_TOKEN,
+    }
+    client.post(
+        f"/test/chatty/{query}",
+        {"username": "alice", "password": secrets["password"]},
+        **headers,  # type: ignore[arg-type]
+    )
+    client.post(
+        "/api/v1/auth/token/",
+        {"username": "alice", "password": secrets["password"]},
+        content_type="application/json",
+    )
+    client.get(f"/api/v1/tickets/{query}", **headers)  # type: ignore[arg-type]
+    client.get(f"/test/boom/{query}", **headers)  # type: ignore[arg-type]
+    logging.getLogger("helpdesk.tests").error("config %s", {"METRICS_TOKEN": METRICS_TOKEN})
+
+    raw = captured.raw.getvalue()
+    ours = captured.text()
+    assert ours.count("\n") >= 10
+    for name, value in secrets.items():
+        # Without redaction the value would be logged: the sweep really exercises it.
+        assert value in raw, f"{name} never reached the logs"
+        assert value not in ours, f"{name} leaked into the logs"
+    assert DSN not in ours
+    assert "[REDACTED]" in ours
+    for line in ours.splitlines():
+        json.loads(line)
+
+
+@pytest.mark.urls("tests.logging_urls")
+def test_it_logs_error_fields_for_an_exception(captured: Captured, db: None) -> None:
+    response = Client(raise_request_exception=False).get("/test/boom/")
+    assert response.status_code == 500
+    errors = captured.events("error.log")
+    [error] = [e for e in errors if get(e, "log.logger") == "django.request"]
+    assert error["log.level"] == "error"
+    assert error["error"]["type"] == "RuntimeError"
+    assert error["error"]["message"].startswith("kaput while talking to postgres://helpdesk:")
+    assert "[REDACTED]@db" in error["error"]["message"]
+    assert "raise RuntimeError" in error["error"]["stack_trace"]
+    assert (
+        error["error"]["stack_trace"]
+        .rstrip()
+        .endswith(
+            "RuntimeError: kaput while talking to postgres://helpdesk:[REDACTED]@db:5432/helpdesk"
+        )
+    )
+    assert get(error, "http.request.id") == response["X-Request-ID"]
+    assert get(error, "http.response.status_code") == 500
+    assert "request" not in error  # Django's raw request object is not dumped
+    [access] = captured.access()
+    assert get(access, "http.response.status_code") == 500
+    assert get(access, "http.request.id") == response["X-Request-ID"]
+
+
+def test_it_keeps_a_newline_laden_user_agent_on_one_line(captured: Captured, db: None) -> None:
+    agent = 'evil\r\n{"log.level":"error","message":"forged"}\x1b[31m\u2028\x00end'
+    Client().get("/api/v1/tickets/", HTTP_USER_AGENT=agent)
+    lines = captured.stdout.getvalue().splitlines()
+    assert len(lines) == 1
+    event = json.loads(lines[0])
+    assert event["user_agent"]["original"] == agent
+    assert event["log.level"] == "info"
+    assert not any(json.loads(line).get("message") == "forged" for line in lines)
+
+
+def test_it_escapes_control_characters_in_the_console_format() -> None:
+    record = logging.LogRecord(
+        "helpdesk.x", logging.INFO, __file__, 1, "user %s", ("bob\nINFO forged line\x1b[2J",), None
+    )
+    line = ConsoleFormatter(service=SERVICE).format(record)
+    assert "\n" not in line
+    assert "\x1b" not in line
+    assert "bob\\nINFO forged line\\x1b[2J" in line
+
+
+def test_it_prefixes_stack_trace_lines_in_the_console_format() -> None:
+    try:
+        raise ValueError("bad\nINFO forged")
+    except ValueError as error:
+        record = logging.LogRecord(
+            "helpdesk.x", logging.ERROR, __file__, 1, "failed", (), (ValueError, error, None)
+        )
+    text = ConsoleFormatter().format(record)
+    first, *rest = text.split("\n")
+    assert "failed" in first
+    assert rest
+    assert all(row.startswith("  | ") for row in rest)
+
+
+def test_it_keeps_the_line_when_extras_clash() -> None:
+    record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "hi", (), None)
+    record.__dict__.update({"user": "bob", "user.id": "7", "event.action": "x"})
+    event = json.loads(ECSFormatter().format(record))
+    assert event["message"] == "hi"
+    assert event["user"] == {"id": "7"}
+    assert event["labels"]["user"] == "bob"
+    assert event["event"]["action"] == "x"
+
+
+def test_it_caps_the_size_of_a_field() -> None:
+    record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "x" * 100_000, (), None)
+    event = json.loads(ECSFormatter(max_field_chars=1000).format(record))
+    assert len(event["message"]) < 1100
+    assert event["message"].endswith("…[truncated, 100000 chars]")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abcdef123456", "abcdef123456"),
+        ("Token hdk_Zm9vYmFyYmF6cXV4", "Zm9vYmFyYmF6cXV4"),
+        ("GET /x?access_token=s3cr3t-v4lue&a=1", "s3cr3t-v4lue"),
+        ("redis://:r3dis-pass@cache:6379/0", "r3dis-pass"),
+        ("Cookie: sessionid=abc123def; csrftoken=zz99yy88", "abc123def"),
+        ("Cookie: sessionid=abc123def; csrftoken=zz99yy88", "zz99yy88"),
+        ("{'password': 'correct horse battery'}", "horse"),
+        ('{"api_key": "k-123456"}', "k-123456"),
+        ("Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+    ],
+)
+def test_it_redacts_by_pattern(text: str, secret: str) -> None:
+    cleaned = Redactor().text(text)
+    assert secret not in cleaned
+    assert "[REDACTED]" in cleaned
+
+
+def test_it_redacts_by_key_name_in_nested_fields() -> None:
+    event = {
+        "http": {"request": {"headers": {"Authorization": "x", "X-CSRFToken": "y", "Accept": "*"}}},
+        "labels": {"api_key": "z", "author": "bob"},
+        "password": "p",
+        "user": {"id": "5"},
+    }
+    cleaned = Redactor().clean(event)
+    headers = cleaned["http"]["request"]["headers"]
+    assert headers["Authorization"] == headers["X-CSRFToken"] == "[REDACTED]"
+    assert headers["Accept"] == "*"
+    assert cleaned["labels"] == {"api_key": "[REDACTED]", "author": "bob"}
+    assert cleaned["password"] == "[REDACTED]"
+    assert cleaned["user"] == {"id": "5"}
+
+
+def test_it_leaves_out_probes_unless_asked(captured: Captured, db: None) -> None:
+    Client().get("/health/live/")
+    Client().get("/metrics")
+    assert captured.access() == []
+    with override_settings(ACCESS_LOG_PROBES=True):
+        Client().get("/health/live/")
+    assert [get(e, "url.path") for e in captured.access()] == ["/health/live/"]
+
+
+def test_it_can_switch_the_access_log_off(captured: Captured, db: None) -> None:
+    with override_settings(ACCESS_LOG=False):
+        Client().get("/api/v1/tickets/")
+    assert captured.access() == []
+
+
+def test_it_matches_elastic_ecs_formatter_on_plain_records() -> None:
+    """Our events are Elastic's events plus service fields: nothing standard is renamed."""
+    record = logging.LogRecord(
+        "helpdesk.x", logging.WARNING, __file__, 7, "hello %s", ("x",), None, func="handler"
+    )
+    record.__dict__.update(
+        {
+            "event.action": "authn_login_fail",
+            "event.category": ["authentication"],
+            "http": {"request": {"method": "POST"}},
+            "labels.ticket_id": 42,
+        }
+    )
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        record.exc_info = sys.exc_info()
+    theirs = json.loads(ecs_logging.StdlibFormatter(exclude_fields=["log.original"]).format(record))
+    ours = json.loads(ECSFormatter().format(record))
+    # Elastic's stack trace is the frames only; ours is the whole traceback (with the
+    # exception line and any chained causes).
+    assert ours["error"].pop("stack_trace").endswith("KeyError: 'missing'\n")
+    theirs["error"].pop("stack_trace")
+    assert ours == theirs
+
+
+def test_it_refuses_an_unknown_log_format(tmp_path: Path) -> None:
+    from tests.test_settings import run_check
+
+    result = run_check(tmp_path, LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be one of json, console" in result.stderr
+
+
+def test_it_defaults_to_json_on_stdout_without_files_in_production(tmp_path: Path) -> None:
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HELPDESK_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "example.org",
+        "HELPDESK_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+    }
+    for name in ("LOG_FORMAT", "LOG_FILES", "DEBUG"):
+        env.pop(name, None)
+    code = (
+        "import django, logging; django.setup(); from django.conf import settings; "
+        "print(settings.LOG_FORMAT, settings.LOG_FILES, sorted(settings.LOGGING['handlers'])); "
+        "logging.getLogger('helpdesk.x').warning('hello\\nworld')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    first, line = result.stdout.splitlines()
+    assert first == "json False ['stdout']"
+    event = json.loads(line)
+    assert event["message"] == "hello\nworld"
+    assert event["service"]["environment"] == "production"
+
+
+def test_it_labels_lines_of_a_background_job(captured: Captured) -> None:
+    from helpdesk.lib import request_context
+
+    with request_context.job_context("evaluate_alerts", rule="disk"):
+        logging.getLogger("helpdesk.jobs").info("evaluated")
+    logging.getLogger("helpdesk.jobs").info("outside")
+    inside, outside = captured.events()
+    assert inside["labels"]["job"] == "evaluate_alerts"
+    assert inside["labels"]["rule"] == "disk"
+    assert len(inside["labels"]["run_id"]) == 32
+    assert "http" not in inside
+    assert "labels" not in outside

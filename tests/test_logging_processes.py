@@ -1,0 +1,220 @@
+"""Log files shared by several processes: a real gunicorn with two workers, and forked writers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from helpdesk.monitoring.logging.formatters import ECSFormatter
+from helpdesk.monitoring.logging.handlers import SharedRotatingFileHandler
+
+SECRET_QUERY = "gunicorn-query-token-77"
+SECRET_BEARER = "hdk_gunicornbearer0123456789"
+SECRET_COOKIE = "gunicorn-session-4455"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _read_events(log_dir: Path, stem: str) -> list[dict[str, Any]]:
+    events = []
+    for path in sorted(log_dir.glob(f"{stem}*")):
+        if path.suffix == ".lock":
+            continue
+        for line in path.read_text().splitlines():
+            events.append(json.loads(line))  # a torn or merged line fails here
+    return events
+
+
+def test_it_rotates_at_the_configured_size(tmp_path: Path) -> None:
+    handler = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=2000, backup_count=3)
+    handler.setFormatter(ECSFormatter())
+    log = logging.getLogger("helpdesk.tests.rotation")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for index in range(200):
+            log.warning("line %d", index)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    files = sorted(p.name for p in tmp_path.glob("app.log*") if p.suffix != ".lock")
+    assert files == ["app.log", "app.log.1", "app.log.2", "app.log.3"]
+    for name in files:
+        assert 0 < (tmp_path / name).stat().st_size <= 2000
+    kept = [e["message"] for e in _read_events(tmp_path, "app.log")]
+    # The newest lines survive, in order, and the oldest were dropped with the oldest backup.
+    assert "line 199" in kept
+    assert "line 0" not in kept
+
+
+def _writer(path: str, count: int) -> None:
+    handler = SharedRotatingFileHandler(path, max_bytes=16_000, backup_count=500)
+    handler.setFormatter(ECSFormatter())
+    record_log = logging.getLogger(f"helpdesk.tests.writer.{os.getpid()}")
+    record_log.addHandler(handler)
+    record_log.propagate = False
+    for index in range(count):
+        record_log.warning("writer %d line %d %s", os.getpid(), index, "x" * 100)
+    handler.close()
+
+
+def test_it_loses_no_line_when_processes_rotate_one_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.log")
+    pids = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                _writer(path, 400)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    events = _read_events(tmp_path, "app.log")
+    assert len(events) == 1600
+    assert len({e["message"] for e in events}) == 1600
+    backups = [p for p in tmp_path.glob("app.log.*") if p.suffix != ".lock"]
+    assert len(backups) > 10  # it really rotated, many times, under four writers
+    for backup in backups:
+        assert backup.stat().st_size <= 16_000
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """Run `helpdesk serve` (gunicorn, two workers) on SQLite with JSON logs to files."""
+    data = tmp_path / "data"
+    log_dir = tmp_path / "log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS"))}
+    port = _free_port()
+    env.update(
+        {
+            "HELPDESK_DATA_DIR": str(data),
+            "HELPDESK_ENV": "test",
+            "LOG_FORMAT": "json",
+            "LOG_FILES": "1",
+            "LOG_DIR": str(log_dir),
+            "LOG_FILE_MAX_BYTES": "8192",
+            "LOG_FILE_BACKUPS": "200",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "2",
+            "WEB_THREADS": "2",
+            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+        }
+    )
+    bindir = Path(sys.executable).parent
+    subprocess.run(
+        [str(bindir / "helpdesk"), "migrate", "-v0"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    stdout_path = tmp_path / "stdout.txt"
+    with stdout_path.open("w") as stdout:
+        proc = subprocess.Popen(
+            [str(bindir / "helpdesk"), "serve"],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/api/v1/auth/token/", timeout=10)
+                break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        proc.stderr.read().decode() if proc.stderr else ""
+                    ) from None
+                time.sleep(0.2)
+        yield base, log_dir, [str(stdout_path)]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_it_logs_ecs_json_from_gunicorn_workers_into_shared_files(
+    gunicorn: tuple[str, Path, list[str]],
+) -> None:
+    base, log_dir, (stdout_path,) = gunicorn
+    session = requests.Session()  # keep-alive: the 150 requests ride few connections
+    expected: dict[str, int] = {}
+    for index in range(150):
+        response = session.get(
+            f"{base}/api/v1/tickets/?token={SECRET_QUERY}&n={index}",
+            headers={
+                "Authorization": f"Bearer {SECRET_BEARER}",
+                "Cookie": f"sessionid={SECRET_COOKIE}",
+                "User-Agent": f"agent {index}",
+            },
+            timeout=10,
+        )
+        expected[response.headers["X-Request-ID"]] = response.status_code
+    # One request with a hostile user agent, sent raw: a tab, NEL (\x85) and U+2028 (UTF-8),
+    # which some tools take for line breaks. (gunicorn itself refuses CR, LF and other
+    # control bytes in a header; the in-process tests cover those.)
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5) as sock:
+        sock.sendall(
+            b"GET /api/v1/tickets/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"User-Agent: evil\tline\x85next\xe2\x80\xa8end\r\nConnection: close\r\n\r\n"
+        )
+        sock.recv(65536)
+    time.sleep(0.5)  # let the workers finish writing
+
+    events = _read_events(log_dir, "app.log")
+    access = [
+        e
+        for e in events
+        if e["event"]["dataset"] == "helpdesk.access" and e["url"]["path"] != "/api/v1/auth/token/"
+    ]
+    by_id = {e["http"]["request"]["id"]: e for e in access}
+    for rid, status in expected.items():
+        assert by_id[rid]["http"]["response"]["status_code"] == status
+    assert len(access) == len(expected) + 1  # no line lost or doubled across rotations
+    [evil] = [e for e in access if e["user_agent"]["original"].startswith("evil")]
+    # WSGI decodes header bytes as latin-1; the line stays one JSON line with it escaped.
+    assert evil["user_agent"]["original"] == "evil\tline\x85next\xe2\x80\xa8end"
+    # gunicorn's own lines ("Booting worker…") come from each worker and the master, all
+    # into the same app.log.
+    assert len({e["process"]["pid"] for e in events}) >= 3
+    assert len([p for p in log_dir.glob("app.log.*") if p.suffix != ".lock"]) >= 2
+    server = [e for e in events if e["event"]["dataset"] == "helpdesk.server"]
+    assert any("Booting worker" in e["message"] for e in server)  # gunicorn's own lines
+    stdout_lines = Path(stdout_path).read_text().splitlines()
+    assert stdout_lines
+    for line in stdout_lines:
+        json.loads(line)
+    everything = Path(stdout_path).read_text() + "".join(
+        p.read_text() for p in log_dir.iterdir() if p.is_file()
+    )
+    for secret in (SECRET_QUERY, SECRET_BEARER, SECRET_COOKIE):
+        assert secret not in everything

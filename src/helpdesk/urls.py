@@ -16,6 +16,7 @@ router.register("tickets", TicketViewSet, basename="ticket")
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("monitoring/", include("helpdesk.monitoring.alerting.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(router.urls)),

@@ -20,7 +20,6 @@ logger = logging.getLogger(__name__)
 def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: int = 100) -> Worker:
     """Return a worker with the standard jobs."""
     jobs: list[Job] = []
-    holder: dict[str, Worker] = {}
 
     def sync() -> object:
         return {"channels": len(channels.sync_from_settings())}
@@ -46,9 +45,8 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
                 lambda: delivery.deliver_due(limit=delivery_batch),
             )
         )
-    jobs.append(Job("heartbeat", 5.0, holder["worker"].heartbeat))
     worker = Worker(jobs)
-    holder["worker"] = worker
+    worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
     return worker
 
 

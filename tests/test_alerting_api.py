@@ -200,7 +200,7 @@ EXPECTED = {
         ("get", "/api/v1/monitoring/notifications/", None, 200),
     ],
 )
-def test_it_lets_only_staff_and_the_monitoring_token_use_the_api(
+def test_it_lets_only_staff_and_the_monitoring_token_use_the_api(  # noqa: PLR0917
     method: str,
     path: str,
     body: Any,

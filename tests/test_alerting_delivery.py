@@ -34,7 +34,7 @@ def slack(url: str, name: str = "slack", **fields: Any) -> Channel:
 
 
 def fire(name: str = "DatabaseDown", severity: str = "critical", **labels: str) -> Alert:
-    alert, created = services.fire(
+    alert, _ = services.fire(
         name=name,
         labels={"alertname": name, "severity": severity, **labels},
         annotations={"summary": "The database is down"},

@@ -71,7 +71,7 @@ def test_it_repeats_at_most_every_interval_and_caps_the_count(channels: Any) -> 
 
 
 def test_it_escalates_an_unacknowledged_critical_alert_after_n_minutes(channels: Any) -> None:
-    ops, oncall = channels
+    _, oncall = channels
     alert = fire()
     services.schedule(T0 + timedelta(minutes=14, seconds=59))
     assert suffixes(oncall) == []

@@ -97,7 +97,7 @@ def test_it_does_not_flap(ops: Channel) -> None:
 
 
 def test_a_second_evaluator_adopts_and_resolves_the_firing_alert(ops: Channel) -> None:
-    flag, clock, first = make(for_seconds=0)
+    flag, _, first = make(for_seconds=0)
     flag.bad = True
     first.evaluate()
     _, _, second = make(for_seconds=0)  # e.g. the worker restarted

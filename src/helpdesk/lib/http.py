@@ -58,8 +58,8 @@ class Response:
         return jsonlib.loads(self.body)
 
 
-def _allowed(address: str) -> bool:
-    if settings.OUTBOUND_ALLOW_PRIVATE_IPS:
+def _allowed(address: str, trusted: bool = False) -> bool:
+    if trusted or settings.OUTBOUND_ALLOW_PRIVATE_IPS:
         return True
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -67,14 +67,14 @@ def _allowed(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _connect(host: str, port: int, timeout: float) -> socket.socket:
+def _connect(host: str, port: int, timeout: float, trusted: bool = False) -> socket.socket:
     """Open a TCP connection to host:port, refusing non-public peers at connect time."""
     last_error: OSError | None = None
     refused = False
     for family, socktype, proto, _name, sockaddr in socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM
     ):
-        if not _allowed(str(sockaddr[0])):
+        if not _allowed(str(sockaddr[0]), trusted):
             refused = True
             continue
         sock = socket.socket(family, socktype, proto)
@@ -82,7 +82,7 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
             sock.settimeout(timeout)
             sock.connect(sockaddr)
             # The address the kernel really connected to: the one that counts.
-            if not _allowed(str(sock.getpeername()[0])):
+            if not _allowed(str(sock.getpeername()[0]), trusted):
                 sock.close()
                 refused = True
                 continue
@@ -108,13 +108,17 @@ def _reason(error: BaseException | None) -> str:
 
 
 class _HTTPConnection(http.client.HTTPConnection):
+    trusted = False
+
     def connect(self) -> None:
-        self.sock = _connect(self.host, self.port, self.timeout or 10.0)
+        self.sock = _connect(self.host, self.port, self.timeout or 10.0, self.trusted)
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
+    trusted = False
+
     def connect(self) -> None:
-        sock = _connect(self.host, self.port, self.timeout or 10.0)
+        sock = _connect(self.host, self.port, self.timeout or 10.0, self.trusted)
         context = ssl.create_default_context()
         self.sock = context.wrap_socket(sock, server_hostname=self.host)
 
@@ -127,11 +131,14 @@ def request(
     json: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    trusted: bool = False,
 ) -> Response:
     """Send one HTTP request and return the response; raises HttpError when none arrives.
 
     ``json`` is serialized compactly with ``Content-Type: application/json``. Any status is a
     response (the caller decides what a 4xx/5xx means); only transport failures raise.
+    ``trusted`` lifts the private-address guard for URLs only the operator sets in the
+    environment (ALERTMANAGER_URL), never for URLs from the admin or the API.
     """
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -144,6 +151,7 @@ def request(
     connection_class = _HTTPSConnection if parts.scheme == "https" else _HTTPConnection
     port = parts.port or (443 if parts.scheme == "https" else 80)
     connection = connection_class(parts.hostname, port, timeout=timeout)
+    connection.trusted = trusted
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

@@ -43,6 +43,7 @@ def start() -> int:
         f"  API          {base}/api/v1/tickets/\n"
         f"  API docs     {base}/api/v1/docs/\n"
         f"  Admin        {base}/admin/\n"
+        f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
         "  Get a token  curl -s -X POST "

@@ -119,8 +119,9 @@ class Worker:
         beat = {"worker_id": self.worker_id, "beat_at": now.isoformat(), "jobs": jobs}
         try:
             cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=3600)
-        except Exception:
-            logger.warning("heartbeat not written to the cache", exc_info=True)
+        except Exception as error:
+            # The readiness alert about the cache says why; one line here is enough.
+            logger.warning("heartbeat not written to the cache: %s", type(error).__name__)
         WorkerHeartbeat.objects.update_or_create(
             worker_id=self.worker_id,
             defaults={

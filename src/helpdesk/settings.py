@@ -232,6 +232,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "helpdesk.tickets.states.Status",
+        "AlertStatusEnum": "helpdesk.monitoring.alerting.models.Alert.Status",
+        "NotificationStatusEnum": "helpdesk.monitoring.alerting.models.Notification.Status",
+    },
 }
 
 # A bearer token that grants read access to every monitoring API (in addition to staff users).

@@ -16,3 +16,6 @@ class AlertingConfig(AppConfig):
     label = "alerting"
     verbose_name = "Alerting"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from helpdesk.monitoring.alerting import schema  # noqa: F401  (OpenAPI extension)

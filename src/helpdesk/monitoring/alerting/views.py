@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -51,6 +52,16 @@ class AlertmanagerWebhookView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
 
+    @extend_schema(
+        summary="Alertmanager webhook receiver (payload version 4)",
+        request={"application/json": {"type": "object"}},
+        responses={
+            200: OpenApiResponse(description="Counts of alerts opened, resolved, unchanged."),
+            400: OpenApiResponse(description="Malformed payload; detail names the problem."),
+            401: OpenApiResponse(description="Missing or wrong webhook token."),
+            413: OpenApiResponse(description="Body too large."),
+        },
+    )
     def post(self, request: Request) -> Response:
         token = settings.ALERTMANAGER_WEBHOOK_TOKEN
         if not token or not bearer_matches(request._request, token):
@@ -134,6 +145,11 @@ class AlertAckView(_Monitoring):
     """Acknowledge an alert: stops repeats and escalation. With ALERTMANAGER_URL set and an
     alert from Alertmanager, also silences it there for ALERT_ACK_SILENCE_SECONDS."""
 
+    @extend_schema(
+        summary="Acknowledge an alert",
+        request=None,
+        responses={200: OpenApiResponse(description="The alert, and whether it changed.")},
+    )
     def post(self, request: Request, pk: int) -> Response:
         alert = get_object_or_404(Alert, pk=pk)
         user, name = _actor(request)
@@ -191,6 +207,7 @@ class SilenceListView(_Monitoring, generics.ListCreateAPIView):
 class SilenceExpireView(_Monitoring):
     """End a silence now."""
 
+    @extend_schema(summary="End a silence now", request=None, responses={200: SilenceSerializer})
     def post(self, request: Request, pk: int) -> Response:
         silence = services.expire_silence(get_object_or_404(Silence, pk=pk))
         return Response(SilenceSerializer(silence).data)

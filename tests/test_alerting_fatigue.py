@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from helpdesk.monitoring.alerting import services
 from helpdesk.monitoring.alerting.models import Alert, Channel, Notification
@@ -158,3 +159,29 @@ def test_it_skips_disabled_channels(channels: Any) -> None:
     Channel.objects.filter(pk=ops.pk).update(enabled=False, disabled_reason="manual")
     fire()
     assert kinds() == []
+
+
+def test_it_sends_warnings_to_a_digest_channel_once_a_day(channels: Any) -> None:
+    from helpdesk.monitoring.alerting import delivery
+    from tests.receivers import HttpReceiver
+
+    ops, _ = channels
+    with HttpReceiver() as receiver:
+        Channel.objects.filter(pk=ops.pk).update(digest=True, config={"url": receiver.url})
+        services.schedule(T0 - timedelta(hours=1))  # the first day starts here
+        fire(severity="warning", instance="a")
+        fire(severity="warning", instance="b")
+        fire(severity="critical", instance="c")  # critical alerts still go one by one
+        assert suffixes(ops) == ["firing:ops"]
+        services.schedule(T0 + timedelta(hours=12))
+        assert Notification.objects.filter(kind="digest").count() == 0
+        services.schedule(T0 + timedelta(hours=23))
+        services.schedule(T0 + timedelta(hours=23, minutes=1))
+        [row] = Notification.objects.filter(kind="digest")
+        assert [a["status"] for a in row.payload["alerts"]] == ["firing", "firing"]
+        with override_settings(OUTBOUND_ALLOW_PRIVATE_IPS=True):
+            delivery.deliver_due(now=T0 + timedelta(hours=23, minutes=2))
+    titles = [item["json"]["attachments"][0]["title"] for item in receiver.accepted]
+    assert any("WarningDigest: 2 warnings since" in title for title in titles)
+    services.schedule(T0 + timedelta(hours=30))
+    assert Notification.objects.filter(kind="digest").count() == 1

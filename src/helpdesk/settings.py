@@ -262,6 +262,8 @@ ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
 ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET")
 ALERT_WEBHOOK_SEVERITIES = env_list("ALERT_WEBHOOK_SEVERITIES")
 ALERT_ESCALATION_EMAIL_TO = env_list("ALERT_ESCALATION_EMAIL_TO")
+# Warnings reach the environment's channels once a day in one digest instead of one by one.
+ALERT_WARNING_DIGEST = env_bool("ALERT_WARNING_DIGEST", False)
 ALERT_CHANNEL_TRANSPORTS: dict[str, str] = {
     "slack": "helpdesk.monitoring.alerting.integrations.slack.transport.Slack",
     "email": "helpdesk.monitoring.alerting.integrations.email.transport.Email",

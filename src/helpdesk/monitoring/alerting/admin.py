@@ -22,8 +22,16 @@ logger = logging.getLogger(__name__)
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "severities", "escalation", "enabled", "disabled_reason"]
-    list_filter = ["kind", "enabled", "escalation"]
+    list_display = [
+        "name",
+        "kind",
+        "severities",
+        "escalation",
+        "digest",
+        "enabled",
+        "disabled_reason",
+    ]
+    list_filter = ["kind", "enabled", "escalation", "digest"]
     actions = ["enable"]
 
     @admin.action(description="Enable the selected channels")

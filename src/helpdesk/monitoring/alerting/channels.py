@@ -28,18 +28,21 @@ def configured() -> dict[str, dict[str, Any]]:
             "kind": "slack",
             "config": {"url": settings.ALERT_SLACK_WEBHOOK_URL},
             "severities": settings.ALERT_SLACK_SEVERITIES,
+            "digest": settings.ALERT_WARNING_DIGEST,
         }
     if settings.ALERT_EMAIL_TO:
         found["env:email"] = {
             "kind": "email",
             "config": {"to": settings.ALERT_EMAIL_TO},
             "severities": settings.ALERT_EMAIL_SEVERITIES,
+            "digest": settings.ALERT_WARNING_DIGEST,
         }
     if settings.ALERT_WEBHOOK_URL:
         found["env:webhook"] = {
             "kind": "webhook",
             "config": {"url": settings.ALERT_WEBHOOK_URL, "secret": settings.ALERT_WEBHOOK_SECRET},
             "severities": settings.ALERT_WEBHOOK_SEVERITIES,
+            "digest": settings.ALERT_WARNING_DIGEST,
         }
     if settings.ALERT_ESCALATION_EMAIL_TO:
         found["env:escalation-email"] = {
@@ -64,6 +67,7 @@ def sync_from_settings() -> list[Channel]:
                     "config": spec["config"],
                     "severities": spec["severities"],
                     "escalation": spec.get("escalation", False),
+                    "digest": spec.get("digest", False),
                 },
             )
             if not created:
@@ -72,6 +76,7 @@ def sync_from_settings() -> list[Channel]:
                 channel.config = spec["config"]
                 channel.severities = spec["severities"]
                 channel.escalation = spec.get("escalation", False)
+                channel.digest = spec.get("digest", False)
                 if changed or channel.disabled_reason == "not configured":
                     channel.enabled, channel.disabled_reason, channel.disabled_at = True, "", None
                 channel.save()

@@ -77,7 +77,7 @@ def _settle(notification_id: int, token: str, **fields: object) -> bool:
 
 
 def _must_wait(row: Notification) -> bool:
-    if row.kind != "resolved":
+    if row.kind != "resolved" or row.alert_id is None:
         return False
     return (
         Notification.objects.filter(
@@ -136,14 +136,18 @@ def deliver_one(notification_id: int, now: datetime | None = None) -> str:
         )
         return "waiting"
     channel: Channel = row.channel
-    alert: Alert = row.alert
+    alert: Alert | None = row.alert
     try:
         if not channel.enabled:
             raise TransportError(
                 f"channel disabled: {channel.disabled_reason or 'by an operator'}", permanent=True
             )
         transport = transport_class(channel.kind)(channel.config)
-        transport.send(services.message_for(alert, row.kind, row.idempotency_key))
+        if alert is None:
+            message = services.digest_message(row)
+        else:
+            message = services.message_for(alert, row.kind, row.idempotency_key)
+        transport.send(message)
     except (TransportError, KeyError) as error:
         if isinstance(error, KeyError):
             error = TransportError(f"unknown channel kind {channel.kind!r}", permanent=True)

@@ -129,7 +129,8 @@ class Channel(models.Model):
     """Where notifications go: a kind (slack, email, webhook…) and its configuration.
 
     ``severities`` routes: the channel gets alerts of those severities (empty: all). An
-    ``escalation`` channel gets only escalations of unacknowledged critical alerts. Channels
+    ``escalation`` channel gets only escalations of unacknowledged critical alerts. A
+    ``digest`` channel gets warnings once a day in one message instead of one by one. Channels
     named ``env:<kind>`` are kept in step with the environment by ``channels.sync_from_settings``.
     """
 
@@ -138,6 +139,8 @@ class Channel(models.Model):
     config = models.JSONField(default=dict, blank=True)
     severities = models.JSONField(default=list, blank=True)
     escalation = models.BooleanField(default=False)
+    digest = models.BooleanField(default=False)
+    last_digest_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -150,7 +153,10 @@ class Channel(models.Model):
         return self.name
 
     def routes(self, severity: str) -> bool:
-        """Return True when this (non-escalation) channel takes alerts of ``severity``."""
+        """Return True when this (non-escalation) channel takes alerts of ``severity`` one by
+        one (a digest channel takes warnings in its daily digest instead)."""
+        if self.digest and severity == "warning":
+            return False
         return not self.severities or severity in self.severities
 
 
@@ -168,8 +174,13 @@ class Notification(models.Model):
         REPEAT = "repeat", "Repeat"
         RESOLVED = "resolved", "Resolved"
         ESCALATION = "escalation", "Escalation"
+        DIGEST = "digest", "Daily digest"
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    # A digest is about several alerts: no alert, its content in ``payload``.
+    alert = models.ForeignKey(
+        Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    payload = models.JSONField(default=dict, blank=True)
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=200, unique=True)

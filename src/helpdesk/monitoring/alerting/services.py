@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from helpdesk.monitoring.alerting.models import (
@@ -70,6 +71,72 @@ def message_for(alert: Alert, kind: str, key: str) -> Message:
         alert_id=alert.pk,
         acknowledged_by=alert.acknowledged_by_name,
     )
+
+
+def digest_message(notification: Notification) -> Message:
+    """Return the transport message of a daily digest row."""
+    alerts = notification.payload.get("alerts", [])
+    lines = [
+        f"- {a['name']} ({a['status']}, since {a['starts_at'][:16]}): {a['summary']}"
+        for a in alerts
+    ]
+    start = datetime.fromisoformat(notification.payload["since"])
+    return Message(
+        idempotency_key=notification.idempotency_key,
+        kind="digest",
+        name="WarningDigest",
+        severity="warning",
+        status="firing",
+        labels={"alertname": "WarningDigest"},
+        annotations={
+            "summary": f"{len(alerts)} warnings since {start:%Y-%m-%d %H:%M} UTC",
+            "description": "\n".join(lines),
+        },
+        starts_at=start,
+    )
+
+
+def digest(now: datetime | None = None) -> int:
+    """Queue each digest channel's daily summary of warnings (at most one a day, none when
+    there was no warning); returns rows queued."""
+    now = now or timezone.now()
+    day = timedelta(days=1)
+    queued = 0
+    for channel in Channel.objects.filter(enabled=True, digest=True):
+        if channel.last_digest_at is None:
+            # The first day starts now: no digest of warnings from before it was asked for.
+            Channel.objects.filter(pk=channel.pk, last_digest_at=None).update(last_digest_at=now)
+            continue
+        since = channel.last_digest_at
+        if now - since < day:
+            continue
+        warnings = Alert.objects.filter(severity="warning", starts_at__lt=now).filter(
+            Q(starts_at__gte=since) | Q(status="firing")
+        )
+        alerts = [
+            {
+                "name": a.name,
+                "status": a.status,
+                "starts_at": a.starts_at.isoformat(),
+                "summary": str(a.annotations.get("summary", "")),
+            }
+            for a in warnings.order_by("starts_at")[:200]
+        ]
+        with transaction.atomic():
+            updated = Channel.objects.filter(
+                pk=channel.pk, last_digest_at=channel.last_digest_at
+            ).update(last_digest_at=now)
+            if updated and alerts:
+                Notification.objects.create(
+                    channel=channel,
+                    kind="digest",
+                    idempotency_key=f"digest-{now:%Y%m%d%H%M}:{channel.name}"[:200],
+                    payload={"since": since.isoformat(), "alerts": alerts},
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                queued += 1
+    return queued
 
 
 def active_silences(now: datetime) -> list[Silence]:
@@ -282,6 +349,7 @@ def schedule(now: datetime | None = None) -> int:
     escalation = [c for c in channels if c.escalation]
     interval = timedelta(seconds=settings.ALERT_REPEAT_INTERVAL_SECONDS)
     escalate_after = timedelta(seconds=settings.ALERT_ESCALATE_AFTER_SECONDS)
+    queued += digest(now)
     for alert in Alert.objects.filter(status="firing"):
         if is_silenced(alert.labels, now, silences) is not None:
             continue

@@ -215,3 +215,21 @@ def test_it_retries_email_when_the_smtp_server_is_down(settings: Any) -> None:
     fire()
     assert delivery.deliver_due(now=T0) == {"retry": 1}
     assert Notification.objects.get().last_error.startswith("SMTP failed")
+
+
+def test_its_collector_reports_firing_alerts_and_the_outbox() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from helpdesk.monitoring.alerting.collector import AlertingCollector
+
+    slack("http://127.0.0.1:1/x")
+    fire()
+    Channel.objects.create(name="off", kind="slack", enabled=False)
+    registry = CollectorRegistry()
+    registry.register(AlertingCollector())
+    text = generate_latest(registry).decode()
+    assert 'helpdesk_alerts_firing{severity="critical",source="builtin"} 1.0' in text
+    assert 'helpdesk_alert_outbox_notifications{status="pending"} 1.0' in text
+    assert 'helpdesk_alert_outbox_notifications{status="dead"} 0.0' in text
+    assert "helpdesk_alert_channels_disabled 1.0" in text
+    assert "helpdesk_alert_outbox_oldest_pending_age_seconds" in text

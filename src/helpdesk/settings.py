@@ -245,6 +245,11 @@ MONITORING_API_TOKEN = env_str("MONITORING_API_TOKEN")
 if PRODUCTION and MONITORING_API_TOKEN and len(MONITORING_API_TOKEN) < 32:
     raise ImproperlyConfigured("MONITORING_API_TOKEN must be at least 32 characters")
 
+# Collectors read at scrape time by /metrics (prometheus_client custom collectors, dotted paths).
+HELPDESK_METRICS_COLLECTORS: list[str] = [
+    "helpdesk.monitoring.alerting.collector.AlertingCollector",
+]
+
 # Alerting (helpdesk.monitoring.alerting): channels, delivery, alert fatigue, the worker.
 # Outgoing HTTP (helpdesk.lib.http) refuses private/loopback destinations unless this is on.
 OUTBOUND_ALLOW_PRIVATE_IPS = env_bool("OUTBOUND_ALLOW_PRIVATE_IPS", False)

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -137,17 +138,22 @@ class ThresholdSource:
 def default_registry() -> Any:
     """Return the registry holding the web processes' HTTP metrics.
 
-    With PROMETHEUS_MULTIPROC_DIR set (gunicorn with several workers) that is a fresh registry
-    reading the shared directory; otherwise this process's default registry.
+    The web server's workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR (by
+    default ``$HELPDESK_DATA_DIR/prometheus-multiproc``, set by gunicorn's configuration);
+    when that folder exists the worker reads it with a fresh registry. Otherwise this
+    process's default registry (single-process setups, tests).
     """
     import os
 
     import prometheus_client
     from prometheus_client import multiprocess
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
+        Path(settings.DATA_DIR) / "prometheus-multiproc"
+    )
+    if os.path.isdir(path):
         registry = prometheus_client.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=path)
         return registry
     return prometheus_client.REGISTRY
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from helpdesk.lib.request_context import job_context
@@ -69,12 +69,22 @@ class Worker:
         """Run one job now in its own context; errors are logged, not raised."""
         start = self.clock()
         with job_context(job.name, worker_id=self.worker_id):
-            close_old_connections()
             try:
+                close_old_connections()
                 result = job.func()
                 job.last_error = ""
                 if isinstance(result, dict):
                     job.stats = result
+            except DatabaseError as error:
+                # The database being down is reported by its own alert; one line per turn.
+                job.failures += 1
+                job.last_error = type(error).__name__
+                logger.warning(
+                    "worker job %s: database unavailable (%s)",
+                    job.name,
+                    type(error).__name__,
+                    extra={"event.action": "worker_job_failed"},
+                )
             except Exception as error:
                 job.failures += 1
                 job.last_error = type(error).__name__

@@ -67,7 +67,7 @@ def _env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
         ALERT_DELIVERY_BACKOFF_SECONDS="0.05",
         ALERT_DELIVERY_BACKOFF_MAX_SECONDS="0.5",
         ALERT_DELIVERY_MAX_ATTEMPTS="40",
-        ALERT_DELIVERY_LEASE_SECONDS="3",
+        ALERT_DELIVERY_LEASE_SECONDS="5",
         WORKER_DELIVERY_INTERVAL_SECONDS="0.2",
     )
     env.pop("REDIS_URL", None)

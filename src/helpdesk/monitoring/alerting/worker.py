@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -132,6 +132,8 @@ class Worker:
         except Exception as error:
             # The readiness alert about the cache says why; one line here is enough.
             logger.warning("heartbeat not written to the cache: %s", type(error).__name__)
+        # Rows of workers gone for a day are history nobody reads.
+        WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
         WorkerHeartbeat.objects.update_or_create(
             worker_id=self.worker_id,
             defaults={

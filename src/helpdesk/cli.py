@@ -45,6 +45,7 @@ def start() -> int:
         f"  Admin        {base}/admin/\n"
         f"  DB stats     {base}/api/v1/monitoring/database/ (staff) or `helpdesk db-stats`\n"
         f"  System       {base}/api/v1/monitoring/system/ (staff) or `helpdesk system-check`\n"
+        f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
         "  Get a token  curl -s -X POST "

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "helpdesk.tickets",
     "helpdesk.monitoring.database",
     "helpdesk.monitoring.system",
+    "helpdesk.monitoring.alerting",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "helpdesk.tickets.states.Status",
+        "AlertStatusEnum": "helpdesk.monitoring.alerting.models.Alert.Status",
+        "NotificationStatusEnum": "helpdesk.monitoring.alerting.models.Notification.Status",
+    },
 }
 
 # A bearer token that grants read access to every monitoring API (in addition to staff users).
@@ -246,6 +252,7 @@ if PRODUCTION and MONITORING_API_TOKEN and len(MONITORING_API_TOKEN) < 32:
 HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.database.collector.DatabaseCollector",
     "helpdesk.monitoring.system.collector.SystemCollector",
+    "helpdesk.monitoring.alerting.collector.AlertingCollector",
 ]
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
@@ -263,6 +270,53 @@ SYSTEM_MEMORY_THRESHOLD_PERCENT = env_float("SYSTEM_MEMORY_THRESHOLD_PERCENT", 8
 SYSTEM_DISK_THRESHOLD_PERCENT = env_float("SYSTEM_DISK_THRESHOLD_PERCENT", 90.0)
 SYSTEM_SUSTAINED_SECONDS = env_float("SYSTEM_SUSTAINED_SECONDS", 300.0)
 SYSTEM_DISK_PATHS = env_list("SYSTEM_DISK_PATHS", [str(DATA_DIR), str(LOG_DIR), "/"])
+
+# Alerting (helpdesk.monitoring.alerting): channels, delivery, alert fatigue, the worker.
+# Outgoing HTTP (helpdesk.lib.http) refuses private/loopback destinations unless this is on.
+OUTBOUND_ALLOW_PRIVATE_IPS = env_bool("OUTBOUND_ALLOW_PRIVATE_IPS", False)
+ALERTMANAGER_WEBHOOK_TOKEN = env_str("ALERTMANAGER_WEBHOOK_TOKEN")
+if PRODUCTION and ALERTMANAGER_WEBHOOK_TOKEN and len(ALERTMANAGER_WEBHOOK_TOKEN) < 32:
+    raise ImproperlyConfigured("ALERTMANAGER_WEBHOOK_TOKEN must be at least 32 characters")
+ALERTMANAGER_WEBHOOK_MAX_BYTES = env_int("ALERTMANAGER_WEBHOOK_MAX_BYTES", 512 * 1024, minimum=1024)
+ALERTMANAGER_URL = env_str("ALERTMANAGER_URL").rstrip("/")
+# Channels configured from the environment (more, and routing, in the admin).
+ALERT_SLACK_WEBHOOK_URL = env_str("ALERT_SLACK_WEBHOOK_URL")
+ALERT_SLACK_SEVERITIES = env_list("ALERT_SLACK_SEVERITIES")
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO")
+ALERT_EMAIL_SEVERITIES = env_list("ALERT_EMAIL_SEVERITIES", ["error", "critical"])
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET")
+ALERT_WEBHOOK_SEVERITIES = env_list("ALERT_WEBHOOK_SEVERITIES")
+ALERT_ESCALATION_EMAIL_TO = env_list("ALERT_ESCALATION_EMAIL_TO")
+# Warnings reach the environment's channels once a day in one digest instead of one by one.
+ALERT_WARNING_DIGEST = env_bool("ALERT_WARNING_DIGEST", False)
+ALERT_CHANNEL_TRANSPORTS: dict[str, str] = {
+    "slack": "helpdesk.monitoring.alerting.integrations.slack.transport.Slack",
+    "email": "helpdesk.monitoring.alerting.integrations.email.transport.Email",
+    "webhook": "helpdesk.monitoring.alerting.integrations.webhook.transport.Webhook",
+}
+# Delivery: bounded attempts with exponential backoff and jitter, then the dead letter.
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+ALERT_DELIVERY_BACKOFF_SECONDS = env_float("ALERT_DELIVERY_BACKOFF_SECONDS", 5.0)
+ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env_float("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", 900.0)
+ALERT_DELIVERY_LEASE_SECONDS = env_float("ALERT_DELIVERY_LEASE_SECONDS", 120.0)
+ALERT_DELIVERY_TIMEOUT_SECONDS = env_float("ALERT_DELIVERY_TIMEOUT_SECONDS", 10.0)
+# Alert fatigue: repeat while firing (at most ALERT_REPEAT_MAX times), escalate critical
+# alerts nobody acknowledged.
+ALERT_REPEAT_INTERVAL_SECONDS = env_float("ALERT_REPEAT_INTERVAL_SECONDS", 4 * 3600.0)
+ALERT_REPEAT_MAX = env_int("ALERT_REPEAT_MAX", 3, minimum=0)
+ALERT_ESCALATE_AFTER_SECONDS = env_float("ALERT_ESCALATE_AFTER_SECONDS", 15 * 60.0)
+ALERT_ACK_SILENCE_SECONDS = env_float("ALERT_ACK_SILENCE_SECONDS", 4 * 3600.0)
+# The embedded evaluator (run by `helpdesk worker`).
+ALERT_EVALUATION_INTERVAL_SECONDS = env_float("ALERT_EVALUATION_INTERVAL_SECONDS", 15.0)
+ALERT_RESOLVE_AFTER_GOOD = env_int("ALERT_RESOLVE_AFTER_GOOD", 2, minimum=1)
+ALERT_DEPENDENCY_FOR_SECONDS = env_float("ALERT_DEPENDENCY_FOR_SECONDS", 0.0)
+ALERT_HTTP_5XX_RATIO = env_float("ALERT_HTTP_5XX_RATIO", 0.05)
+ALERT_HTTP_P95_SECONDS = env_float("ALERT_HTTP_P95_SECONDS", 1.0)
+ALERT_HTTP_MIN_REQUESTS = env_int("ALERT_HTTP_MIN_REQUESTS", 20, minimum=1)
+ALERT_HTTP_FOR_SECONDS = env_float("ALERT_HTTP_FOR_SECONDS", 60.0)
+WORKER_DELIVERY_INTERVAL_SECONDS = env_float("WORKER_DELIVERY_INTERVAL_SECONDS", 1.0)
+WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 60.0)
 
 # Tokens issued by POST /api/v1/auth/token/ expire after this many days (0: never).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=0)

@@ -20,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("monitoring/database/", DatabaseReportView.as_view(), name="monitoring-database"),
     path("monitoring/system/", SystemReportView.as_view(), name="monitoring-system"),
+    path("monitoring/", include("helpdesk.monitoring.alerting.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(router.urls)),

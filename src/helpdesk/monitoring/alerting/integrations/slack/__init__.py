@@ -1,0 +1,1 @@
+"""Slack incoming webhooks (and Slack-compatible receivers such as Mattermost)."""

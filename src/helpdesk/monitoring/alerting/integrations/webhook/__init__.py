@@ -1,0 +1,1 @@
+"""A generic JSON webhook signed with HMAC-SHA256."""

@@ -1,0 +1,82 @@
+"""``helpdesk worker``: run the periodic jobs (evaluator, outbox delivery, heartbeat)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+
+from helpdesk.monitoring.alerting import channels, delivery, rules, services, spool
+from helpdesk.monitoring.alerting.evaluator import Evaluator
+from helpdesk.monitoring.alerting.worker import Job, Worker
+
+logger = logging.getLogger(__name__)
+
+
+def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: int = 100) -> Worker:
+    """Return a worker with the standard jobs."""
+    jobs: list[Job] = []
+
+    def sync() -> object:
+        return {"channels": len(channels.sync_from_settings())}
+
+    jobs.append(Job("channels", 60.0, sync))
+    if evaluate:
+        evaluator = Evaluator(rules.default_rules(), rules.default_sink())
+
+        def evaluate_job() -> object:
+            try:
+                spool.reconcile()
+            except DatabaseError:
+                logger.debug("spool kept: the database is still down")
+            return evaluator.evaluate()
+
+        jobs.append(Job("evaluate", settings.ALERT_EVALUATION_INTERVAL_SECONDS, evaluate_job))
+        jobs.append(Job("schedule", settings.ALERT_EVALUATION_INTERVAL_SECONDS, services.schedule))
+    if deliver:
+        jobs.append(
+            Job(
+                "deliver",
+                settings.WORKER_DELIVERY_INTERVAL_SECONDS,
+                lambda: delivery.deliver_due(limit=delivery_batch),
+            )
+        )
+    worker = Worker(jobs)
+    worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
+    return worker
+
+
+class Command(BaseCommand):
+    help = "Run the background jobs: alert evaluation, notification delivery, heartbeat."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--once", action="store_true", help="Run every job once and exit.")
+        parser.add_argument(
+            "--no-evaluate", action="store_true", help="Deliver only (no rule evaluation)."
+        )
+        parser.add_argument(
+            "--no-deliver", action="store_true", help="Evaluate only (no outbox delivery)."
+        )
+        parser.add_argument("--batch", type=int, default=100, help="Rows per delivery round.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker = build_worker(
+            evaluate=not options["no_evaluate"],
+            deliver=not options["no_deliver"],
+            delivery_batch=options["batch"],
+        )
+        if options["once"]:
+            worker.run_once()
+            return
+
+        def stop(signum: int, frame: object) -> None:
+            logger.info("worker got signal %d: finishing the current job", signum)
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        worker.run()

@@ -1,0 +1,258 @@
+"""The embedded evaluator: for/pending/firing/resolved, no flapping, its real sources, and the
+database-down path (direct delivery, spool, reconcile)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.dispatch import Signal
+from prometheus_client import CollectorRegistry, Histogram
+
+from helpdesk.monitoring.alerting import sources
+from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator, Observation, Rule
+from helpdesk.monitoring.alerting.models import Alert, Channel, Notification
+from tests.receivers import HttpReceiver
+from tests.scratchdb import _env, _run, database  # noqa: F401 - a fixture
+
+
+class Flag:
+    """An in-process source whose condition the test sets."""
+
+    def __init__(self) -> None:
+        self.bad = False
+
+    def observe(self, now: float) -> list[Observation]:
+        return [Observation(instance="x", bad=self.bad, labels={"check": "x"})]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_767_600_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 15) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def ops(db: None) -> Channel:
+    return Channel.objects.create(name="ops", kind="slack", config={"url": "http://x/"})
+
+
+def make(for_seconds: float = 30, resolve_after: int = 2) -> tuple[Flag, Clock, Evaluator]:
+    flag, clock = Flag(), Clock()
+    rule = Rule("DependencyDown", "critical", flag, "down", for_seconds, resolve_after)
+    return flag, clock, Evaluator([rule], DatabaseSink(), clock=clock)
+
+
+def test_it_goes_pending_then_firing_after_for_then_resolves(ops: Channel) -> None:
+    flag, clock, evaluator = make()
+    flag.bad = True
+    evaluator.evaluate()
+    assert list(evaluator.states().values()) == ["pending"]
+    clock.tick()
+    evaluator.evaluate()
+    assert Alert.objects.count() == 0  # 15 s < for 30 s
+    clock.tick()
+    assert evaluator.evaluate()["fired"] == 1
+    alert = Alert.objects.get()
+    assert alert.status == "firing" and alert.labels["check"] == "x"
+    assert alert.starts_at.timestamp() == clock.now - 30  # since it went pending
+    flag.bad = False
+    clock.tick()
+    evaluator.evaluate()
+    assert Alert.objects.get().status == "firing"  # one good evaluation is not enough
+    clock.tick()
+    assert evaluator.evaluate()["resolved"] == 1
+    assert Alert.objects.get().status == "resolved"
+    assert sorted(Notification.objects.values_list("kind", flat=True)) == ["firing", "resolved"]
+
+
+def test_it_does_not_fire_when_the_condition_clears_while_pending(ops: Channel) -> None:
+    flag, clock, evaluator = make()
+    flag.bad = True
+    evaluator.evaluate()
+    flag.bad = False
+    clock.tick()
+    evaluator.evaluate()
+    flag.bad = True
+    clock.tick()
+    evaluator.evaluate()  # pending again from now
+    assert Alert.objects.count() == 0
+
+
+def test_it_does_not_flap(ops: Channel) -> None:
+    flag, clock, evaluator = make(for_seconds=0, resolve_after=3)
+    for i in range(12):
+        flag.bad = i % 2 == 0
+        evaluator.evaluate()
+        clock.tick()
+    assert Alert.objects.count() == 1
+    assert Notification.objects.count() == 1
+
+
+def test_a_second_evaluator_adopts_and_resolves_the_firing_alert(ops: Channel) -> None:
+    flag, _, first = make(for_seconds=0)
+    flag.bad = True
+    first.evaluate()
+    _, _, second = make(for_seconds=0)  # e.g. the worker restarted
+    second.rules[0].source = flag
+    flag.bad = False
+    second.evaluate()
+    second.evaluate()
+    assert Alert.objects.get().status == "resolved"
+
+
+def test_it_reads_the_5xx_ratio_and_p95_from_the_http_histogram() -> None:
+    registry = CollectorRegistry()
+    histogram = Histogram(
+        "http_server_request_duration_seconds",
+        "HTTP server request duration",
+        ["http_request_method", "http_route", "http_response_status_code"],
+        registry=registry,
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+    window = sources.HttpWindow(registry=lambda: registry, window_seconds=300)
+    ratio = sources.ErrorRatioSource(window, ratio=0.05, min_requests=20)
+    latency = sources.LatencySource(window, seconds=1.0, min_requests=20)
+    for _ in range(500):  # old history that must not count
+        histogram.labels("GET", "/api/", "500").observe(0.01)
+    assert not ratio.observe(0)[0].bad
+    for _ in range(95):
+        histogram.labels("GET", "/api/", "200").observe(0.08)
+    for _ in range(5):
+        histogram.labels("GET", "/api/", "503").observe(0.08)
+    assert not ratio.observe(60)[0].bad  # 5 % is not over 5 %
+    histogram.labels("GET", "/api/", "500").observe(0.08)
+    observation = ratio.observe(120)[0]
+    assert observation.bad and observation.value == pytest.approx(6 / 101)
+    assert not latency.observe(120)[0].bad
+    for _ in range(200):
+        histogram.labels("POST", "/api/", "200").observe(3.0)
+    slow = latency.observe(180)[0]
+    assert slow.bad and 2.5 < (slow.value or 0) <= 5
+
+
+def test_it_interpolates_quantiles_like_prometheus() -> None:
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert sources.quantile(0.5, buckets) == pytest.approx(0.1)
+    assert sources.quantile(0.95, buckets) == pytest.approx(0.75)
+    assert sources.quantile(0.95, []) is None
+
+
+def test_it_follows_threshold_signals() -> None:
+    crossed, cleared = Signal(), Signal()
+    source = sources.ThresholdSource(crossed, cleared)
+    assert source.observe(0) == []
+    crossed.send(
+        sender=None, resource="disk:/", value=95.0, limit=90.0, since=0, sustained_seconds=300
+    )
+    [observation] = source.observe(0)
+    assert observation.bad and observation.labels == {"resource": "disk:/"}
+    cleared.send(
+        sender=None, resource="disk:/", value=70.0, limit=90.0, since=0, duration_seconds=9
+    )
+    assert not source.observe(0)[0].bad
+
+
+def test_it_counts_security_events_over_a_window(settings: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    source = sources.SecurityEventSource(threshold=3, window_minutes=5)
+    for _ in range(3):
+        sources.record_security_event("authn_login_lock", now=600.0)
+    sources.record_security_event("authn_login_fail", now=600.0)  # not an alerting action
+    by_action = {o.instance: o for o in source.observe(620.0)}
+    assert by_action["authn_login_lock"].bad
+    assert not by_action["excess_rate_limit_exceeded"].bad
+    assert not {o.instance: o for o in source.observe(600.0 + 6 * 60)}["authn_login_lock"].bad
+
+
+@pytest.mark.django_db
+def test_it_reports_dead_letters(ops: Channel) -> None:
+    from django.utils import timezone
+
+    source = sources.DeliveryFailingSource()
+    assert not source.observe(0)[0].bad
+    alert = Alert.objects.create(
+        fingerprint="f", name="X", severity="error", source="builtin", starts_at=timezone.now()
+    )
+    Notification.objects.create(
+        alert=alert,
+        channel=ops,
+        kind="firing",
+        idempotency_key="k",
+        status="dead",
+        claimed_at=timezone.now(),
+    )
+    assert source.observe(0)[0].bad
+
+
+DATABASE_DOWN = """
+import json
+from django.db import connection
+from helpdesk.monitoring.alerting.management.commands.worker import build_worker
+from helpdesk.monitoring.alerting.models import Alert, Notification
+from helpdesk.monitoring.alerting import spool
+
+worker = build_worker()
+jobs = {job.name: job for job in worker.jobs}
+def run(*names):
+    for name in names:
+        worker.run_job(jobs[name])
+        assert not jobs[name].last_error or name == "heartbeat", (name, jobs[name].last_error)
+
+run("channels", "evaluate", "deliver")
+saved = dict(connection.settings_dict)
+connection.close()
+if connection.vendor == "sqlite":
+    connection.settings_dict["NAME"] = "/nonexistent/helpdesk/db.sqlite3"
+else:
+    connection.settings_dict["PORT"] = "1"
+run("evaluate", "evaluate")  # the database is down: delivered directly, spooled once
+spooled = len(spool.read())
+connection.close()
+connection.settings_dict.update(saved)
+run("evaluate", "deliver", "evaluate", "deliver")  # back: reconciled, then resolved
+alert = Alert.objects.get()
+print(json.dumps({
+    "spooled": spooled,
+    "left": len(spool.read()),
+    "status": alert.status,
+    "check": alert.labels.get("check"),
+    "rows": sorted(Notification.objects.values_list("kind", "status", "idempotency_key")),
+}))
+"""
+
+
+@pytest.mark.services
+def test_it_alerts_about_the_database_while_it_is_down(
+    tmp_path: Path,
+    database: tuple[str, Any],  # noqa: F811 - the fixture imported above
+) -> None:
+    url, _ = database
+    with HttpReceiver() as slack:
+        env = _env(tmp_path, url, ALERT_SLACK_WEBHOOK_URL=slack.url, DB_CONNECT_TIMEOUT="2")
+        _run(env, "migrate", "--no-input")
+        out = _run(env, "shell", "-c", DATABASE_DOWN)
+        received = [
+            (item["headers"]["Idempotency-Key"], item["json"]["attachments"][0]["title"])
+            for item in slack.accepted
+        ]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["spooled"] == 1  # the second evaluation while down did not repeat it
+    assert result["left"] == 0
+    assert result["status"] == "resolved" and result["check"] == "database"
+    kinds = [(kind, status) for kind, status, _ in result["rows"]]
+    assert kinds == [("firing", "sent"), ("resolved", "sent")]
+    # The receiver got the firing message while the database was down, then the resolved
+    # one, each once, with the keys the alert history now records.
+    assert [key for key, _ in received] == [key for *_, key in sorted(result["rows"])]
+    assert received[0][1].startswith("[FIRING:critical] ReadinessCheckFailing")
+    assert received[1][1].startswith("[RESOLVED:critical] ReadinessCheckFailing")

@@ -117,8 +117,12 @@ class DatabaseCheck(DatastoreCheck):
     name = "database"
     component = "database"
 
+    def connection_settings(self) -> dict[str, Any]:
+        """Return the alias's settings (ENGINE, NAME, USER, PASSWORD, HOST, PORT, OPTIONS)."""
+        return dict(connections[self.alias].settings_dict)
+
     def run(self) -> Value:
-        config = connections[self.alias].settings_dict
+        config = self.connection_settings()
         started = time.perf_counter()
         if config["ENGINE"] == "django.db.backends.postgresql":
             self._probe_postgresql(config)

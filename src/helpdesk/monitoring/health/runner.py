@@ -159,13 +159,15 @@ class HealthRunner:
     def last(self) -> Report | None:
         return self._last
 
-    def report(self) -> Report:
-        """Return a fresh-enough report, running the checks at most once at a time."""
+    def report(self, max_age: float | None = None) -> Report:
+        """Return a report younger than ``max_age`` (default: the cache time), running the
+        checks at most once at a time; a run that ended while the caller waited is shared."""
         asked = self.clock()
+        max_age = self.cache_seconds if max_age is None else max_age
         with self._lock:
             last = self._last
             if last is not None and (
-                last.finished_at >= asked or self.clock() - last.finished_at < self.cache_seconds
+                last.finished_at >= asked or self.clock() - last.finished_at < max_age
             ):
                 return last
             report = self.run()
@@ -240,10 +242,11 @@ def build_checks(config: Sequence[dict[str, Any]]) -> list[HealthCheck]:
     for entry in config:
         cls = import_string(entry["check"])
         check = cls(
-            critical=entry.get("critical", True) and cls.name not in non_critical,
+            critical=entry.get("critical", True),
             deadline=entry.get("deadline"),
             **entry.get("options", {}),
         )
+        check.critical = check.critical and check.name not in non_critical
         checks.append(check)
     return checks
 
@@ -274,8 +277,12 @@ def last_report() -> Report | None:
 
 
 def readiness_statuses() -> dict[str, str]:
-    """Return check name → effective status from the (cached) report; for the evaluator."""
-    return default_runner().report().statuses()
+    """Return check name → effective status, for the alerting evaluator.
+
+    The evaluator has its own interval, so it asks for a fresh run (still shared with any
+    probe running at that moment) rather than a report up to HEALTH_CACHE_SECONDS old.
+    """
+    return default_runner().report(max_age=0.0).statuses()
 
 
 _RUNNER_SETTINGS = {

@@ -434,3 +434,49 @@ def test_it_keeps_a_non_critical_failure_at_warn() -> None:
     report = HealthRunner([check]).run()
     assert (report.results[0].status, report.status) == ("fail", "warn")
     assert report.statuses() == {"counting": "warn"}
+
+
+@pytest.mark.django_db
+def test_it_fails_while_a_migration_is_not_applied() -> None:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    MigrationsCheck._applied.discard("default")
+    # In the test's transaction (rolled back afterwards); run() in this thread sees it.
+    MigrationRecorder.Migration.objects.filter(app="tickets", name="0001_initial").delete()
+    with pytest.raises(ServiceUnavailable) as raised:
+        MigrationsCheck().run()
+    assert raised.value.message == "1 migrations not applied"
+    assert raised.value.observed_value == 1
+    assert "default" not in MigrationsCheck._applied
+
+
+def _settings_error(tmp_path: Any, **env: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    clean = {**os.environ, "HELPDESK_DATA_DIR": str(tmp_path), **env}
+    result = subprocess.run(
+        [sys.executable, "-c", "import helpdesk.settings"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    return result.stderr
+
+
+def test_it_refuses_bad_health_settings(tmp_path: Any) -> None:
+    assert "HEALTH_DEADLINE_SECONDS" in _settings_error(tmp_path, HEALTH_DEADLINE_SECONDS="0")
+    error = _settings_error(tmp_path, HEALTH_DISK_WARN_PERCENT="96", HEALTH_DISK_FAIL_PERCENT="95")
+    assert "HEALTH_DISK_WARN_PERCENT" in error
+    short = _settings_error(
+        tmp_path,
+        HELPDESK_ENV="production",
+        ALLOWED_HOSTS="example.org",
+        SECRET_KEY="k" * 64,
+        HEALTH_TOKEN="short",
+    )
+    assert "HEALTH_TOKEN must be at least 32 characters" in short

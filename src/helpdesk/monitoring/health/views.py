@@ -102,7 +102,7 @@ def has_detail_token(request: HttpRequest) -> bool:
 def _view(kind: str) -> Any:
     @require_safe
     def view(request: HttpRequest) -> HttpResponse:
-        detailed = has_detail_token(request) or is_monitoring_reader(request)
+        detailed = is_monitoring_reader(request, settings.HEALTH_TOKEN)
         return health_response(request, kind, detailed)
 
     view.__name__ = f"health_{kind}"

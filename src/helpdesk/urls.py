@@ -29,6 +29,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("health/", include("helpdesk.monitoring.health.urls")),
 ]
 
 handler404 = "helpdesk.lib.views.not_found"

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 _EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
+# (event.category and event.type are lists of ECS's allowed values, written by code.)
 _TRUSTED = frozenset(
     {
         "@timestamp",
@@ -53,6 +54,8 @@ _TRUSTED = frozenset(
         "service.environment",
         "event.dataset",
         "event.kind",
+        "event.category",
+        "event.type",
         "event.outcome",
         "http.request.id",
         "http.version",
@@ -60,6 +63,23 @@ _TRUSTED = frozenset(
         "user.id",
     }
 )
+
+
+# Trusted strings are only capped, to this many characters.
+_TRUSTED_CHARS = 256
+_NUMBERS = frozenset({int, bool, float})
+# Distinct record layouts remembered by a formatter (see ECSFormatter._plan).
+_MAX_PLANS = 256
+# How to treat one extra field: name, trusted, secret, parents, leaf.
+_Extra = tuple[str, bool, bool, tuple[str, ...], str]
+
+
+def _short_strings(values: list[Any]) -> bool:
+    """Return True when every item is a string no longer than a trusted field may be."""
+    for item in values:  # noqa: SIM110 - a plain loop: all() with a generator costs more here
+        if item.__class__ is not str or len(item) > _TRUSTED_CHARS:
+            return False
+    return True
 
 
 def _flatten(prefix: str, value: dict[str, Any], out: dict[str, Any]) -> None:
@@ -80,31 +100,30 @@ def _path(key: str) -> tuple[tuple[str, ...], str]:
     return tuple(parents), leaf
 
 
-def _nest(flat: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """Expand dotted names into ``result``; a clashing plain value goes under ``labels``.
+def _nest(fields: list[tuple[str, tuple[str, ...], str, Any]], result: dict[str, Any]) -> None:
+    """Put (name, parents, leaf, value) fields into ``result`` nested by their dotted names.
 
-    ("user": "bob" with "user.id": "7" cannot both be nested: the ECS object wins and the
-    plain value is kept as ``labels.user`` rather than costing the line.)
+    A clashing plain value goes under ``labels``: "user": "bob" with "user.id": "7" cannot both
+    be nested, so the ECS object wins and the plain value is kept as ``labels.user`` rather
+    than costing the line.
     """
     clashes: dict[str, Any] = {}
-    for name, value in flat.items():
-        parents, leaf = _path(name)
+    for name, parents, leaf, value in fields:
         node = result
-        for depth, part in enumerate(parents):
+        for depth, part in enumerate(parents, 1):
             child = node.get(part)
             if child.__class__ is not dict:
                 if child is not None:
-                    clashes["_".join(parents[: depth + 1])] = child
+                    clashes["_".join(parents[:depth])] = child
                 child = node[part] = {}
             node = child
-        if leaf in node and node[leaf].__class__ is dict:
+        if node.get(leaf).__class__ is dict:
             clashes[name.replace(".", "_")] = value
         else:
             node[leaf] = value
     if clashes:
         labels = result.setdefault("labels", {})
         labels.update({k: v if isinstance(v, str) else str(v) for k, v in clashes.items()})
-    return result
 
 
 _ENCODER = json.JSONEncoder(
@@ -127,6 +146,11 @@ def _encode(value: Any) -> str:
     return text if text.isascii() else _ENCODER.encode(value)
 
 
+@lru_cache(maxsize=64)
+def _level_json(level: str) -> str:
+    return '"log.level":' + _encode(level)
+
+
 def dumps(event: dict[str, Any]) -> str:
     """Serialize an event as ecs-logging does: @timestamp, log.level, message first.
 
@@ -138,7 +162,12 @@ def dumps(event: dict[str, Any]) -> str:
         head.append('"@timestamp":' + _encode(event.pop("@timestamp")))
     log = event.get("log")
     if isinstance(log, dict) and "level" in log:
-        head.append('"log.level":' + _encode(log.pop("level")))
+        level = log.pop("level")
+        # A handful of level names: encode each once.
+        if level.__class__ is str:
+            head.append(_level_json(level))
+        else:
+            head.append('"log.level":' + _encode(level))
         if not log:
             del event["log"]
     if "message" in event:
@@ -178,6 +207,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         # Several handlers (stdout, app.log) share this formatter: format each record once.
         self._last = threading.local()
         self._second: tuple[int, str] = (-1, "")
+        self._plans: dict[tuple[str, ...], tuple[_Extra, ...]] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one line of ECS JSON."""
@@ -205,11 +235,12 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         origin: dict[str, Any] = {"file": {"line": record.lineno, "name": record.filename}}
         if record.funcName is not None:
             origin["function"] = record.funcName
-        process: dict[str, Any] = {"pid": record.process, "thread": {"id": record.thread}}
+        thread: dict[str, Any] = {"id": record.thread}
+        if record.threadName is not None:
+            thread["name"] = record.threadName
+        process: dict[str, Any] = {"pid": record.process, "thread": thread}
         if record.processName is not None:
             process["name"] = record.processName
-        if record.threadName is not None:
-            process["thread"]["name"] = record.threadName
         return {
             "@timestamp": self._record_timestamp(record),
             "ecs.version": ECS_VERSION,
@@ -217,18 +248,69 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             "process": process,
         }
 
-    def extras(self, record: logging.LogRecord) -> dict[str, Any]:
-        """Return the record's ``extra`` fields (and the context's) as {dotted name: value}."""
-        flat: dict[str, Any] = {}
-        standard = self._standard
-        for key, value in record.__dict__.items():
-            if key in standard or value is None or key[0] == "_":
+    def _plan(self, names: tuple[str, ...]) -> tuple[_Extra, ...]:
+        """Return how to treat each extra field of a record whose attributes are ``names``.
+
+        Records from one call site carry the same attribute names in the same order, so the
+        which-field-is-what decisions (standard or extra, trusted, secret, where it nests)
+        are made once per layout instead of once per line.
+        """
+        plan = self._plans.get(names)
+        if plan is None:
+            standard = self._standard
+            plan = tuple(
+                (name, name in _TRUSTED, is_sensitive_key(name), *_path(name))
+                for name in names
+                if name not in standard and not name.startswith("_")
+            )
+            if len(self._plans) >= _MAX_PLANS:  # a caller inventing names per line
+                self._plans.clear()
+            self._plans[names] = plan
+        return plan
+
+    def _clean(self, name: str, value: Any, trusted: bool, sensitive: bool) -> Any:
+        """Return the redacted, size-capped value of one extra field."""
+        if isinstance(value, str):
+            if trusted:
+                short = len(value) <= _TRUSTED_CHARS
+                return value if short else self.redactor.text(value, _TRUSTED_CHARS)
+            return REDACTED if sensitive else self.redactor.text(value)
+        if isinstance(value, bool | int | float):
+            return value
+        return REDACTED if sensitive else self.redactor.clean(value, name)
+
+    def extras(self, record: logging.LogRecord) -> list[tuple[str, tuple[str, ...], str, Any]]:
+        """Return the record's redacted ``extra`` fields (and the context's).
+
+        Each field is (dotted name, parents, leaf, value); a dict value is flattened into
+        one field per leaf.
+        """
+        attrs = record.__dict__
+        text = self.redactor.text
+        fields = []
+        for name, trusted, sensitive, parents, leaf in self._plan(tuple(attrs)):
+            value = attrs[name]
+            cls = value.__class__
+            # The common shapes inline; anything else through _clean.
+            if cls is str:
+                if trusted:
+                    if len(value) > _TRUSTED_CHARS:
+                        value = text(value, _TRUSTED_CHARS)
+                else:
+                    value = REDACTED if sensitive else text(value)
+            elif value is None:
                 continue
-            if isinstance(value, dict):
-                _flatten(key, value, flat)
-            else:
-                flat[key] = value
-        return flat
+            elif isinstance(value, dict):
+                flat: dict[str, Any] = {}
+                _flatten(name, value, flat)
+                for key, item in flat.items():
+                    cleaned = self._clean(key, item, key in _TRUSTED, is_sensitive_key(key))
+                    fields.append((key, *_path(key), cleaned))
+                continue
+            elif cls not in _NUMBERS and not (trusted and cls is list and _short_strings(value)):
+                value = self._clean(name, value, trusted, sensitive)
+            fields.append((name, parents, leaf, value))
+        return fields
 
     def event(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
@@ -254,22 +336,8 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             error["stack_trace"] = redactor.text(stack, redactor.long_fields["error.stack_trace"])
         if error:
             result["error"] = error
-        clean: dict[str, Any] = {}
-        for key, value in self.extras(record).items():
-            if isinstance(value, str):
-                if key in _TRUSTED:
-                    clean[key] = value if len(value) <= 256 else redactor.text(value, 256)
-                elif is_sensitive_key(key):
-                    clean[key] = REDACTED
-                else:
-                    clean[key] = redactor.text(value)
-            elif isinstance(value, bool | int | float):
-                clean[key] = value
-            elif is_sensitive_key(key):
-                clean[key] = REDACTED
-            else:
-                clean[key] = redactor.clean(value, key)
-        return _nest(clean, result)
+        _nest(self.extras(record), result)
+        return result
 
     def _record_error_stack_trace(self, record: logging.LogRecord) -> str | None:
         exc_info = record.exc_info

@@ -497,3 +497,48 @@ def test_it_writes_access_lines_through_the_record_factory(captured: Captured, d
     assert get(access, "url.query") == "page=2"
     assert get(access, "event.category") == ["web"]
     assert get(access, "log.origin.function") == "access_log"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # A plain layout: nested by the layout's precomputed tree.
+        (
+            {"http.request.id": "r1", "http.request.method": "GET", "user.id": "7"},
+            {"http": {"request": {"id": "r1", "method": "GET"}}, "user": {"id": "7"}},
+        ),
+        # The same names with a value left out, or given as a dict.
+        (
+            {"http.request.id": "r1", "http.request.method": None, "user.id": "7"},
+            {"http": {"request": {"id": "r1"}}, "user": {"id": "7"}},
+        ),
+        (
+            {"http.request.id": "r1", "http.request.method": "GET", "user": {"id": "7"}},
+            {"http": {"request": {"id": "r1", "method": "GET"}}, "user": {"id": "7"}},
+        ),
+        # Fields that extend standard objects (service.*, log.*) merge into them.
+        (
+            {"service.node.name": "web-1", "log.origin.file.line": 3},
+            {"service": {"name": "helpdesk", "node": {"name": "web-1"}}},
+        ),
+        # Clashing fields keep the plain value under labels.
+        ({"user": "bob", "user.id": "7"}, {"user": {"id": "7"}, "labels": {"user": "bob"}}),
+    ],
+)
+def test_it_nests_dotted_fields_the_same_on_every_line(
+    extra: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    formatter = ECSFormatter(service={"service.name": "helpdesk"})
+    lines = []
+    for _ in range(3):  # the first line of a layout works out its tree, later lines use it
+        record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "hi", (), None)
+        record.__dict__.update(extra)
+        lines.append(json.loads(formatter.format(record)))
+    for line in lines:
+        line.pop("@timestamp")
+    assert lines[0] == lines[1] == lines[2]
+    event = lines[0]
+    for key, value in expected.items():
+        assert event[key] == value
+    assert event["log"]["logger"] == "helpdesk.x"
+    assert event["log"]["origin"]["file"]["line"] == extra.get("log.origin.file.line", 1)

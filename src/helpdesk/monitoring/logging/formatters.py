@@ -174,16 +174,31 @@ class _Tree:
         tops = frozenset(path[0] for path in (*slots, *leaves) if path)
         return cls(tuple(creates), tuple(sets), tops)
 
-    def build(self, fields: list[tuple[str, tuple[str, ...], str, Any]]) -> dict[str, Any]:
-        """Return the nested dict of ``fields`` (values in the order they were compiled)."""
+    def build(self, values: list[Any]) -> dict[str, Any]:
+        """Return the nested dict of the fields' ``values`` (in the order they were compiled)."""
         root: dict[str, Any] = {}
         nodes = [root]
         for parent, key in self.creates:
             node = nodes[parent][key] = {}
             nodes.append(node)
-        for (slot, key), field in zip(self.sets, fields, strict=True):
-            nodes[slot][key] = field[3]
+        for (slot, key), value in zip(self.sets, values, strict=True):
+            nodes[slot][key] = value
         return root
+
+
+class _Flattened(list[tuple[str, tuple[str, ...], str, Any]]):
+    """The redacted fields a dict value stands for (``{"request": {"id": …}}`` under "http")."""
+
+
+def _fields(plan: tuple[_Extra, ...], values: list[Any]) -> _Fields:
+    """Return (name, parents, leaf, value) of each field present, dict values flattened."""
+    fields: _Fields = []
+    for (name, _, _, parents, leaf), value in zip(plan, values, strict=True):
+        if value.__class__ is _Flattened:
+            fields.extend(value)
+        elif value is not None:
+            fields.append((name, parents, leaf, value))
+    return fields
 
 
 _ENCODER = json.JSONEncoder(
@@ -346,15 +361,23 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         Each field is (dotted name, parents, leaf, value); a dict value is flattened into
         one field per leaf.
         """
-        return self._extras(record)[0]
+        plan, _ = self._plan(tuple(record.__dict__))
+        return _fields(plan, self._values(record, plan)[0])
 
-    def _extras(self, record: logging.LogRecord) -> tuple[_Fields, _Tree | None]:
-        """Return the extra fields and, when they are exactly the layout's, its tree."""
+    def _values(
+        self, record: logging.LogRecord, plan: tuple[_Extra, ...]
+    ) -> tuple[list[Any], bool]:
+        """Return the redacted value of each planned field, and whether all are plain.
+
+        A field set to None stays None and a dict value becomes its flattened fields
+        (``_Flattened``); either makes the values not plain, so they cannot fill the
+        layout's tree as they are.
+        """
         attrs = record.__dict__
         text = self.redactor.text
-        plan, tree = self._plan(tuple(attrs))
-        fields: _Fields = []
-        for name, trusted, sensitive, parents, leaf in plan:
+        values: list[Any] = []
+        plain = True
+        for name, trusted, sensitive, _, _ in plan:
             value = attrs[name]
             cls = value.__class__
             # The common shapes inline; anything else through _clean.
@@ -365,20 +388,23 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
                 else:
                     value = REDACTED if sensitive else text(value)
             elif value is None:
-                tree = None  # a field left out: the layout's tree no longer fits
-                continue
+                plain = False
             elif isinstance(value, dict):
-                tree = None
+                plain = False
                 flat: dict[str, Any] = {}
                 _flatten(name, value, flat)
-                for key, item in flat.items():
-                    cleaned = self._clean(key, item, key in _TRUSTED, is_sensitive_key(key))
-                    fields.append((key, *_path(key), cleaned))
-                continue
+                value = _Flattened(
+                    (
+                        key,
+                        *_path(key),
+                        self._clean(key, item, key in _TRUSTED, is_sensitive_key(key)),
+                    )
+                    for key, item in flat.items()
+                )
             elif cls not in _NUMBERS and not (trusted and cls is list and _short_strings(value)):
                 value = self._clean(name, value, trusted, sensitive)
-            fields.append((name, parents, leaf, value))
-        return fields, tree
+            values.append(value)
+        return values, plain
 
     def event(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
@@ -404,11 +430,12 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             error["stack_trace"] = redactor.text(stack, redactor.long_fields["error.stack_trace"])
         if error:
             result["error"] = error
-        fields, tree = self._extras(record)
-        if tree is not None and tree.tops.isdisjoint(result):
-            result.update(tree.build(fields))
+        plan, tree = self._plan(tuple(record.__dict__))
+        values, plain = self._values(record, plan)
+        if plain and tree is not None and tree.tops.isdisjoint(result):
+            result.update(tree.build(values))
         else:  # fields that clash, or that extend the standard ones (log.*, service.*…)
-            _nest(fields, result)
+            _nest(_fields(plan, values), result)
         return result
 
     def _record_error_stack_trace(self, record: logging.LogRecord) -> str | None:

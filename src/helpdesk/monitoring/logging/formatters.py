@@ -69,10 +69,8 @@ _TRUSTED = frozenset(
 # Trusted strings are only capped, to this many characters.
 _TRUSTED_CHARS = 256
 _NUMBERS = frozenset({int, bool, float})
-# Distinct record layouts remembered by a formatter (see ECSFormatter._plan).
-_MAX_PLANS = 256
-# How to treat one extra field: name, trusted, secret, parents, leaf.
-_Extra = tuple[str, bool, bool, tuple[str, ...], str]
+# Distinct record layouts remembered by a formatter (see ECSFormatter._layout).
+_MAX_LAYOUTS = 256
 # A record's extra fields, each (dotted name, parents, leaf, redacted value).
 _Fields = list[tuple[str, tuple[str, ...], str, Any]]
 
@@ -190,15 +188,37 @@ class _Flattened(list[tuple[str, tuple[str, ...], str, Any]]):
     """The redacted fields a dict value stands for (``{"request": {"id": …}}`` under "http")."""
 
 
-def _fields(plan: tuple[_Extra, ...], values: list[Any]) -> _Fields:
-    """Return (name, parents, leaf, value) of each field present, dict values flattened."""
-    fields: _Fields = []
-    for (name, _, _, parents, leaf), value in zip(plan, values, strict=True):
-        if value.__class__ is _Flattened:
-            fields.extend(value)
-        elif value is not None:
-            fields.append((name, parents, leaf, value))
-    return fields
+class _Layout:
+    """What a formatter works out once per record layout (the record's attribute names).
+
+    Records from one call site carry the same attribute names in the same order, so which
+    attributes are extra fields, which of those are trusted (capped only), scanned for
+    secrets or secret by name, and where each nests are decided once, not on every line.
+    Values are computed group by group (trusted, scanned, secret), in that order.
+    """
+
+    __slots__ = ("fields", "scanned", "secret", "tree", "trusted")
+
+    def __init__(self, names: Iterable[str], standard: frozenset[str]) -> None:
+        extras = [n for n in names if n not in standard and not n.startswith("_")]
+        self.trusted = tuple(n for n in extras if n in _TRUSTED)
+        self.scanned = tuple(n for n in extras if n not in _TRUSTED and not is_sensitive_key(n))
+        self.secret = tuple(n for n in extras if n not in _TRUSTED and is_sensitive_key(n))
+        index = {name: i for i, name in enumerate((*self.trusted, *self.scanned, *self.secret))}
+        # In the record's order (later fields win over earlier ones), with their value's index.
+        self.fields = tuple((name, *_path(name), index[name]) for name in extras)
+        self.tree = _Tree.compile(_path(name) for name in index)
+
+    def nested(self, values: list[Any]) -> _Fields:
+        """Return (name, parents, leaf, value) of each field present, dict values flattened."""
+        fields: _Fields = []
+        for name, parents, leaf, index in self.fields:
+            value = values[index]
+            if value.__class__ is _Flattened:
+                fields.extend(value)
+            elif value is not None:
+                fields.append((name, parents, leaf, value))
+        return fields
 
 
 _ENCODER = json.JSONEncoder(
@@ -282,7 +302,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         # Several handlers (stdout, app.log) share this formatter: format each record once.
         self._last = threading.local()
         self._second: tuple[int, str] = (-1, "")
-        self._plans: dict[tuple[str, ...], tuple[tuple[_Extra, ...], _Tree | None]] = {}
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one line of ECS JSON."""
@@ -323,26 +343,16 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             "process": process,
         }
 
-    def _plan(self, names: tuple[str, ...]) -> tuple[tuple[_Extra, ...], _Tree | None]:
-        """Return how to treat each extra field of a record whose attributes are ``names``.
-
-        Records from one call site carry the same attribute names in the same order, so the
-        which-field-is-what decisions (standard or extra, trusted, secret, where it nests)
-        are made once per layout instead of once per line.
-        """
-        plan = self._plans.get(names)
-        if plan is None:
-            standard = self._standard
-            extras = tuple(
-                (name, name in _TRUSTED, is_sensitive_key(name), *_path(name))
-                for name in names
-                if name not in standard and not name.startswith("_")
-            )
-            plan = extras, _Tree.compile(extra[3:] for extra in extras)
-            if len(self._plans) >= _MAX_PLANS:  # a caller inventing names per line
-                self._plans.clear()
-            self._plans[names] = plan
-        return plan
+    def _layout(self, record: logging.LogRecord) -> _Layout:
+        """Return the layout of ``record``, worked out on its layout's first record."""
+        names = tuple(record.__dict__)
+        layout = self._layouts.get(names)
+        if layout is None:
+            layout = _Layout(names, self._standard)
+            if len(self._layouts) >= _MAX_LAYOUTS:  # a caller inventing names per line
+                self._layouts.clear()
+            self._layouts[names] = layout
+        return layout
 
     def _clean(self, name: str, value: Any, trusted: bool, sensitive: bool) -> Any:
         """Return the redacted, size-capped value of one extra field."""
@@ -361,50 +371,62 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         Each field is (dotted name, parents, leaf, value); a dict value is flattened into
         one field per leaf.
         """
-        plan, _ = self._plan(tuple(record.__dict__))
-        return _fields(plan, self._values(record, plan)[0])
+        layout = self._layout(record)
+        return layout.nested(self._values(record, layout)[0])
 
-    def _values(
-        self, record: logging.LogRecord, plan: tuple[_Extra, ...]
-    ) -> tuple[list[Any], bool]:
-        """Return the redacted value of each planned field, and whether all are plain.
+    def _values(self, record: logging.LogRecord, layout: _Layout) -> tuple[list[Any], bool]:
+        """Return the redacted values of the layout's fields, and whether all are plain.
 
-        A field set to None stays None and a dict value becomes its flattened fields
-        (``_Flattened``); either makes the values not plain, so they cannot fill the
-        layout's tree as they are.
+        Strings, numbers and short trusted lists are handled inline; anything else goes
+        through ``_odd``, and then the values are not plain: they may not fit the layout's
+        tree as they are.
         """
         attrs = record.__dict__
         text = self.redactor.text
         values: list[Any] = []
+        append = values.append
         plain = True
-        for name, trusted, sensitive, _, _ in plan:
+        for name in layout.trusted:
             value = attrs[name]
             cls = value.__class__
-            # The common shapes inline; anything else through _clean.
             if cls is str:
-                if trusted:
-                    if len(value) > _TRUSTED_CHARS:
-                        value = text(value, _TRUSTED_CHARS)
-                else:
-                    value = REDACTED if sensitive else text(value)
-            elif value is None:
-                plain = False
-            elif isinstance(value, dict):
-                plain = False
-                flat: dict[str, Any] = {}
-                _flatten(name, value, flat)
-                value = _Flattened(
-                    (
-                        key,
-                        *_path(key),
-                        self._clean(key, item, key in _TRUSTED, is_sensitive_key(key)),
-                    )
-                    for key, item in flat.items()
-                )
-            elif cls not in _NUMBERS and not (trusted and cls is list and _short_strings(value)):
-                value = self._clean(name, value, trusted, sensitive)
-            values.append(value)
+                if len(value) > _TRUSTED_CHARS:
+                    value = text(value, _TRUSTED_CHARS)
+            elif cls not in _NUMBERS and not (cls is list and _short_strings(value)):
+                value, plain = self._odd(name, value, trusted=True, sensitive=False), False
+            append(value)
+        for name in layout.scanned:
+            value = attrs[name]
+            cls = value.__class__
+            if cls is str:
+                value = text(value)
+            elif cls not in _NUMBERS:
+                value, plain = self._odd(name, value, trusted=False, sensitive=False), False
+            append(value)
+        for name in layout.secret:
+            value = attrs[name]
+            if value.__class__ is str:
+                value = REDACTED
+            elif value.__class__ not in _NUMBERS:
+                value, plain = self._odd(name, value, trusted=False, sensitive=True), False
+            append(value)
         return values, plain
+
+    def _odd(self, name: str, value: Any, trusted: bool, sensitive: bool) -> Any:
+        """Return the redacted value of a field that is not a plain string or number.
+
+        None stays None (the field is left out); a dict becomes its flattened fields.
+        """
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            flat: dict[str, Any] = {}
+            _flatten(name, value, flat)
+            return _Flattened(
+                (key, *_path(key), self._clean(key, item, key in _TRUSTED, is_sensitive_key(key)))
+                for key, item in flat.items()
+            )
+        return self._clean(name, value, trusted, sensitive)
 
     def event(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
@@ -430,12 +452,13 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             error["stack_trace"] = redactor.text(stack, redactor.long_fields["error.stack_trace"])
         if error:
             result["error"] = error
-        plan, tree = self._plan(tuple(record.__dict__))
-        values, plain = self._values(record, plan)
+        layout = self._layout(record)
+        values, plain = self._values(record, layout)
+        tree = layout.tree
         if plain and tree is not None and tree.tops.isdisjoint(result):
             result.update(tree.build(values))
         else:  # fields that clash, or that extend the standard ones (log.*, service.*…)
-            _nest(_fields(plan, values), result)
+            _nest(layout.nested(values), result)
         return result
 
     def _record_error_stack_trace(self, record: logging.LogRecord) -> str | None:

@@ -215,7 +215,8 @@ def selected_metrics(expr: str) -> set[str]:
 
 def test_it_extracts_metric_names_from_expressions() -> None:
     expr = (
-        'sum by (job) (rate(http_server_request_duration_seconds_count{http_response_status_code=~"5.."}[5m]))'
+        "sum by (job) (rate(http_server_request_duration_seconds_count"
+        '{http_response_status_code=~"5.."}[5m]))'
         " / on (job) group_left max by (job) (pg_settings_max_connections) > 0.8"
         ' and absent(up{job="x"}) and x:y:z offset 1d > 1e9 * 24'
     )

@@ -10,18 +10,23 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.urls import Resolver404, resolve
+from django.utils.module_loading import import_string
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import require_binary
+from tests.services import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -129,6 +134,55 @@ def test_it_passes_promtool_check_config_with_the_rules(tmp_path: Path) -> None:
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
+
+
+def _rules_loaded(url: str, expected: int) -> list[dict[str, Any]] | None:
+    """Return the rules a Prometheus serves once each has been evaluated, else None."""
+    try:
+        groups = requests.get(f"{url}/api/v1/rules", timeout=2).json()["data"]["groups"]
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+    served = [rule for group in groups for rule in group["rules"]]
+    evaluated = [rule for rule in served if not rule["lastEvaluation"].startswith("0001")]
+    return served if len(evaluated) == expected else None
+
+
+def test_it_loads_and_evaluates_every_rule_in_a_real_prometheus(tmp_path: Path) -> None:
+    binary = require_binary("prometheus")
+    shutil.copytree(PROMETHEUS / "rules", tmp_path / "rules")
+    token = tmp_path / "monitoring_token"
+    token.write_text("t" * 40)
+    config = tmp_path / "prometheus.yml"
+    text = (PROMETHEUS / "prometheus.yml").read_text()
+    config.write_text(text.replace("/run/secrets/monitoring_token", str(token)))
+    port = free_port(18750, 18799)
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        served = None
+        while served is None and time.monotonic() < deadline and process.poll() is None:
+            served = _rules_loaded(url, len(rules()))
+            time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert served is not None, "Prometheus did not evaluate every rule"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    unhealthy = [(rule["name"], rule.get("lastError")) for rule in served if rule["health"] != "ok"]
+    assert unhealthy == []
+    names = {rule["name"] for rule in served}
+    assert names == {rule.get("alert") or rule["record"] for rule in rules()}
 
 
 def test_it_sends_alerts_to_alertmanager_and_loads_every_rule_file() -> None:
@@ -289,3 +343,25 @@ def test_it_references_only_metrics_the_app_or_its_exporters_produce(
         expected -= POSTGRESQL_ONLY
     missing = sorted(expected - produced)
     assert not missing, f"rules read metrics the app's /metrics does not serve: {missing}"
+
+
+# Prefixes of the scrape-time collectors already listed in HELPDESK_METRICS_COLLECTORS.
+COLLECTOR_PREFIXES = ("helpdesk_db_", "helpdesk_system_", "helpdesk_alert", "helpdesk_worker_")
+
+
+@pytest.mark.django_db
+def test_it_references_only_metrics_the_registered_collectors_serve() -> None:
+    """The part of the /metrics guard that needs no route: names of the app's collectors."""
+    from helpdesk.monitoring.alerting.worker import Worker
+
+    Worker([]).heartbeat()
+    registry = CollectorRegistry()
+    for path in django_settings.HELPDESK_METRICS_COLLECTORS:
+        registry.register(import_string(path)())
+    produced = scraped_names(generate_latest(registry).decode())
+    expected = {name for name in rule_metrics() if name.startswith(COLLECTOR_PREFIXES)}
+    assert expected, "no rule reads a collector metric: the prefixes are out of date"
+    if connection.vendor != "postgresql":
+        expected -= POSTGRESQL_ONLY
+    missing = sorted(expected - produced)
+    assert not missing, f"rules read metrics the collectors do not serve: {missing}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import requests
 import yaml
 
 from tests.receivers import HttpReceiver, SmtpReceiver
-from tests.services import require_binary
+from tests.services import free_port, require_binary
 
 pytestmark = pytest.mark.services
 
@@ -191,17 +190,6 @@ def test_it_mutes_warnings_and_info_but_never_pages_in_the_maintenance_window() 
 # ---- a real Alertmanager -----------------------------------------------------------------
 
 
-def _port() -> int:
-    for port in range(18700, 18800):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 18700-18799")
-
-
 def _wait(predicate: Callable[[], Any], timeout: float = 40.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -264,7 +252,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         )
         assert result.returncode == 0, result.stderr
         localise(out, tmp_path, slack_url=slack.url)
-        port = _port()
+        port = free_port(18700, 18749)
         url = f"http://127.0.0.1:{port}"
         process = subprocess.Popen(
             [

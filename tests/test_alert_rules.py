@@ -123,14 +123,20 @@ def test_it_would_notice_a_failing_unit_test(tmp_path: Path) -> None:
     assert "HighErrorRate" in result.stdout + result.stderr
 
 
-def test_it_passes_promtool_check_config_with_the_rules(tmp_path: Path) -> None:
-    # The full check opens the token file and every rule file: lay them out as compose does.
+def laid_out_config(tmp_path: Path) -> Path:
+    """Copy prometheus.yml and its rules into tmp_path, as compose mounts them, with a token."""
     shutil.copytree(PROMETHEUS / "rules", tmp_path / "rules")
     token = tmp_path / "monitoring_token"
     token.write_text("t" * 40)
     config = tmp_path / "prometheus.yml"
     text = (PROMETHEUS / "prometheus.yml").read_text()
     config.write_text(text.replace("/run/secrets/monitoring_token", str(token)))
+    return config
+
+
+def test_it_passes_promtool_check_config_with_the_rules(tmp_path: Path) -> None:
+    # The full check opens the token file and every rule file.
+    config = laid_out_config(tmp_path)
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
@@ -149,12 +155,7 @@ def _rules_loaded(url: str, expected: int) -> list[dict[str, Any]] | None:
 
 def test_it_loads_and_evaluates_every_rule_in_a_real_prometheus(tmp_path: Path) -> None:
     binary = require_binary("prometheus")
-    shutil.copytree(PROMETHEUS / "rules", tmp_path / "rules")
-    token = tmp_path / "monitoring_token"
-    token.write_text("t" * 40)
-    config = tmp_path / "prometheus.yml"
-    text = (PROMETHEUS / "prometheus.yml").read_text()
-    config.write_text(text.replace("/run/secrets/monitoring_token", str(token)))
+    config = laid_out_config(tmp_path)
     port = free_port(18750, 18799)
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(

@@ -229,17 +229,40 @@ def test_it_lists_every_alert_in_the_docs() -> None:
         assert f"[{name}](runbooks/{name}.md)" in docs, name
 
 
-def test_it_unit_tests_every_alert_firing_and_quiet() -> None:
+def seconds(duration: str) -> int:
+    """Return the seconds of a Prometheus duration such as ``1d2h3m4s``."""
+    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert match and duration, duration
+    days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + secs
+
+
+def test_it_unit_tests_every_alert_firing_quiet_and_at_its_for_boundary() -> None:
     firing: dict[str, int] = defaultdict(int)
     quiet: dict[str, int] = defaultdict(int)
+    boundary: set[str] = set()
     for path in TEST_FILES:
-        for case in load(path)["tests"]:
-            for check in case.get("alert_rule_test", []):
+        data = load(path)
+        step = seconds(data.get("evaluation_interval", "1m"))
+        for case in data["tests"]:
+            checks = case.get("alert_rule_test", [])
+            for check in checks:
                 counts = firing if check.get("exp_alerts") else quiet
                 counts[check["alertname"]] += 1
+            # The last evaluation still pending and the next one firing, in one case.
+            boundary.update(
+                before["alertname"]
+                for before in checks
+                for after in checks
+                if before["alertname"] == after["alertname"]
+                and not before.get("exp_alerts")
+                and after.get("exp_alerts")
+                and seconds(after["eval_time"]) - seconds(before["eval_time"]) == step
+            )
     for name in {rule["alert"] for rule in alerts()}:
         assert firing[name] >= 1, f"{name} has no firing case"
         assert quiet[name] >= 1, f"{name} has no quiet case"
+        assert name in boundary, f"{name} has no `for` boundary case"
 
 
 # ---- metric names ------------------------------------------------------------------------

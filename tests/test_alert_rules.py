@@ -67,6 +67,10 @@ BUILTIN_RULES = {
     "SystemResourceHigh",
     "SecurityEventBurst",
     "NotificationChannelDisabled",
+    # The security package's rules (helpdesk.monitoring.security.alerts).
+    "BruteForceAttack",
+    "RequestRateSpike",
+    "TLSCertificateExpiring",
 }
 # Metrics from exporters the deployment runs (deploy/docker-compose.monitoring.yml) and
 # Prometheus's own per-target series: documented by those projects, not scraped from the app.

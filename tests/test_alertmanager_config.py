@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -388,3 +390,33 @@ def test_it_has_the_binaries_ci_installs() -> None:
     assert "amtool:prometheus-alertmanager" in ci
     if shutil.which("prometheus-alertmanager") is None:
         pytest.skip("prometheus-alertmanager is not installed")
+
+
+def test_it_lets_alertmanager_post_over_the_internal_network_in_production(
+    tmp_path: Path,
+) -> None:
+    """Alertmanager calls http://web:8000/…: the receiver must not redirect it to HTTPS."""
+    code = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "client = Client()\n"
+        "webhook = client.post('/api/v1/monitoring/alerts/alertmanager/', data='{}',"
+        " content_type='application/json').status_code\n"
+        "print('STATUS', webhook, client.get('/api/v1/tickets/').status_code)\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}},
+        "HELPDESK_ENV": "production",
+        "ALLOWED_HOSTS": "testserver",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "HELPDESK_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("STATUS "))
+    webhook, tickets = line.split()[1:]
+    assert tickets == "301"  # everything else still goes to HTTPS
+    assert webhook == "401"  # the receiver answers (no token), not a redirect

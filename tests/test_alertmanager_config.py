@@ -125,6 +125,7 @@ def test_it_passes_amtool_check_config(config: Path) -> None:
     result = amtool("check-config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 receivers" in result.stdout
+    assert "4 inhibit rules" in result.stdout
 
 
 def test_it_groups_by_alertname_and_service_with_the_spec_timings() -> None:
@@ -290,12 +291,13 @@ def test_it_inhibits_symptoms_while_the_database_is_down(stack: Stack) -> None:
     stack.post("HighErrorRate", severity="critical", service="helpdesk", job="helpdesk")
     stack.post("HealthCheckFailing", severity="critical", service="helpdesk", check="database")
     stack.post("HealthCheckFailing", severity="critical", service="helpdesk", check="cache")
+    stack.post("WorkerHeartbeatMissing", severity="critical", service="worker", signal="absent")
     # Another deployment's errors are its own news.
     stack.post("HighErrorRate", severity="critical", service="helpdesk", deployment="other")
 
     def settled() -> dict[str, Any] | None:
         alerts = stack.alerts()
-        return alerts if len(alerts) == 4 else None
+        return alerts if len(alerts) == 5 else None
 
     alerts = _wait(settled)
     source = alerts["DatabaseDown/helpdesk"]["fingerprint"]
@@ -309,7 +311,11 @@ def test_it_inhibits_symptoms_while_the_database_is_down(stack: Stack) -> None:
     inhibited = requests.get(
         f"{stack.url}/api/v2/alerts", params={"active": "false", "inhibited": "true"}, timeout=5
     ).json()
-    assert {a["labels"]["alertname"] for a in inhibited} == {"HighErrorRate", "HealthCheckFailing"}
+    assert {a["labels"]["alertname"] for a in inhibited} == {
+        "HighErrorRate",
+        "HealthCheckFailing",
+        "WorkerHeartbeatMissing",
+    }
 
     _wait(lambda: {"DatabaseDown", "HealthCheckFailing"} <= stack.delivered_to_app())
     _wait(
@@ -324,6 +330,7 @@ def test_it_inhibits_symptoms_while_the_database_is_down(stack: Stack) -> None:
                 assert alert["labels"]["deployment"] == "other"
             if alert["labels"]["alertname"] == "HealthCheckFailing":
                 assert alert["labels"]["check"] == "cache"
+    assert "WorkerHeartbeatMissing" not in stack.delivered_to_app()
 
 
 def test_it_inhibits_the_other_alerts_of_a_target_that_is_down(stack: Stack) -> None:

@@ -71,6 +71,19 @@ def localise(config: Path, root: Path, slack_url: str = "http://127.0.0.1:9/") -
     return config
 
 
+def render_local(tmp_path: Path, smtp_port: int, slack_url: str, webhook_url: str) -> Path:
+    """Render the shipped file for receivers on this machine; return its path."""
+    out = tmp_path / "alertmanager.yml"
+    result = render(
+        out,
+        ALERTMANAGER_SMTP_SMARTHOST=f"127.0.0.1:{smtp_port}",
+        ALERTMANAGER_SMTP_REQUIRE_TLS="false",
+        ALERTMANAGER_HELPDESK_WEBHOOK_URL=webhook_url,
+    )
+    assert result.returncode == 0, result.stderr
+    return localise(out, tmp_path, slack_url=slack_url)
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     out = tmp_path / "alertmanager.yml"
@@ -246,15 +259,8 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     binary = require_binary("prometheus-alertmanager")
     with SmtpReceiver() as smtp, HttpReceiver() as slack, HttpReceiver() as app:
-        out = tmp_path / "alertmanager.yml"
-        result = render(
-            out,
-            ALERTMANAGER_SMTP_SMARTHOST=f"127.0.0.1:{smtp.port}",
-            ALERTMANAGER_SMTP_REQUIRE_TLS="false",
-            ALERTMANAGER_HELPDESK_WEBHOOK_URL=f"http://127.0.0.1:{app.port}/api/v1/monitoring/alerts/alertmanager/",
-        )
-        assert result.returncode == 0, result.stderr
-        localise(out, tmp_path, slack_url=slack.url)
+        webhook = f"http://127.0.0.1:{app.port}/api/v1/monitoring/alerts/alertmanager/"
+        out = render_local(tmp_path, smtp.port, slack.url, webhook)
         port = free_port(18700, 18749)
         url = f"http://127.0.0.1:{port}"
         process = subprocess.Popen(

@@ -393,3 +393,12 @@ def test_it_references_only_metrics_the_registered_collectors_serve() -> None:
         expected -= POSTGRESQL_ONLY
     missing = sorted(expected - produced)
     assert not missing, f"rules read metrics the collectors do not serve: {missing}"
+
+
+def test_it_leaves_no_reference_to_the_moved_delivery_page() -> None:
+    """docs/alerting-delivery.md became part of docs/alerting.md."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    stale = [
+        str(page.relative_to(ROOT)) for page in pages if "alerting-delivery" in page.read_text()
+    ]
+    assert stale == [], f"pages still pointing at docs/alerting-delivery.md: {stale}"

@@ -416,3 +416,5 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     # The health endpoints must answer plain HTTP probes from inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    # Alertmanager posts to its webhook receiver over the internal network, with a Bearer token.
+    SECURE_REDIRECT_EXEMPT += [r"^api/v1/monitoring/alerts/alertmanager/$"]

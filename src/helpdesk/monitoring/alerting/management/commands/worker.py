@@ -45,6 +45,11 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
                 lambda: delivery.deliver_due(limit=delivery_batch),
             )
         )
+    # The TLS certificate probe of the security package, when hosts are configured.
+    if settings.SECURITY_TLS_HOSTS:
+        from helpdesk.monitoring.security.tls import probe_configured
+
+        jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
     worker = Worker(jobs)
     worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
     return worker

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         "certificate expires within SECURITY_TLS_WARNING_DAYS."
     )
 
+    requires_system_checks: list[str] = []
+
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("targets", nargs="*", metavar="HOST[:PORT]")
         parser.add_argument("--cafile", help="Trust these CA certificates instead of the system's.")

@@ -1,5 +1,8 @@
 """Rules of the embedded evaluator for security: one alert instance per attacker or host.
 
+The sources read the stored security events and TLS results (the database), so the worker
+sees what every web process saw even with the per-process cache.
+
 - ``BruteForceAttack`` (critical): an IP with at least SECURITY_LOGIN_FAILURE_LIMIT failed
   logins in the window; labels ``client_ip``, annotations attempts and accounts targeted.
   One alert per IP however many attempts it makes (the evaluator keys instances by label).
@@ -11,62 +14,85 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from helpdesk.monitoring.alerting.evaluator import Observation, Rule
-from helpdesk.monitoring.security.lockout import LockoutEngine, engine
-from helpdesk.monitoring.security.middleware import rate_offenders
 
 logger = logging.getLogger(__name__)
 
 
-class BruteForceSource:
-    """IPs failing logins over the limit in the window (shared cache counters)."""
+def _since(now: float, seconds: float) -> datetime:
+    return datetime.fromtimestamp(now - seconds, tz=UTC)
 
-    def __init__(self, lockouts: LockoutEngine = engine) -> None:
-        self.lockouts = lockouts
+
+class BruteForceSource:
+    """IPs with failed logins over the limit in the window, from the stored events (shared by
+    every process, whatever the cache)."""
 
     def observe(self, now: float) -> list[Observation]:
+        from helpdesk.monitoring.security.models import SecurityEvent
+
         limit = int(settings.SECURITY_LOGIN_FAILURE_LIMIT)
-        observations = []
-        for ip, stats in sorted(self.lockouts.attackers().items()):
-            attempts, accounts = stats["attempts"], stats["accounts"]
-            observations.append(
-                Observation(
-                    instance=ip,
-                    bad=attempts >= limit,
-                    labels={"client_ip": ip},
-                    annotations={
-                        "description": f"{attempts} failed logins from {ip} against "
-                        f"{accounts} accounts in the last "
-                        f"{settings.SECURITY_LOGIN_FAILURE_WINDOW} seconds.",
-                        "attempts": str(attempts),
-                        "accounts_targeted": str(accounts),
-                    },
-                    value=attempts,
-                )
+        window = int(settings.SECURITY_LOGIN_FAILURE_WINDOW)
+        rows = (
+            SecurityEvent.objects.filter(
+                action="authn_login_fail",
+                created_at__gte=_since(now, window),
+                client_ip__isnull=False,
             )
-        return observations
+            .values("client_ip")
+            .annotate(
+                attempts=Count("id"),
+                accounts=Count("username_hash", distinct=True, filter=~Q(username_hash="")),
+            )
+            .order_by("client_ip")
+        )
+        return [
+            Observation(
+                instance=str(row["client_ip"]),
+                bad=row["attempts"] >= limit,
+                labels={"client_ip": str(row["client_ip"])},
+                annotations={
+                    "description": f"{row['attempts']} failed logins from {row['client_ip']} "
+                    f"against {row['accounts']} accounts in the last {window} seconds.",
+                    "attempts": str(row["attempts"]),
+                    "accounts_targeted": str(row["accounts"]),
+                },
+                value=row["attempts"],
+            )
+            for row in rows
+        ]
 
 
 class RateSpikeSource:
-    """IPs over the per-minute request limit."""
+    """IPs that passed the per-minute request limit in the last two minutes (stored events)."""
 
     def observe(self, now: float) -> list[Observation]:
+        from helpdesk.monitoring.security.models import SecurityEvent
+
+        ips = (
+            SecurityEvent.objects.filter(
+                action="excess_rate_limit_exceeded",
+                created_at__gte=_since(now, 120),
+                client_ip__isnull=False,
+            )
+            .values_list("client_ip", flat=True)
+            .distinct()
+            .order_by("client_ip")
+        )
+        limit = settings.SECURITY_RATE_LIMIT_PER_MINUTE
         return [
             Observation(
-                instance=ip,
+                instance=str(ip),
                 bad=True,
-                labels={"client_ip": ip},
-                annotations={
-                    "description": f"{stats['requests_per_minute']} requests in a minute from "
-                    f"{ip} (limit {settings.SECURITY_RATE_LIMIT_PER_MINUTE}).",
-                },
-                value=stats["requests_per_minute"],
+                labels={"client_ip": str(ip)},
+                annotations={"description": f"{ip} sent over {limit} requests in a minute."},
             )
-            for ip, stats in sorted(rate_offenders(now).items())
+            for ip in ips
         ]
 
 

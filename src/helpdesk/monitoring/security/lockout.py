@@ -178,40 +178,11 @@ class LockoutEngine:
             ident = account_key(username)
             self._incr(f"security:fail:account:{ident}:{bucket}", ttl)
             account_count = self._count("account", ident, now)
-            # Distinct accounts this IP tried, for the BruteForceAttack alert.
-            if cache.add(f"security:tried:{ip}:{ident}:{bucket}", 1, timeout=ttl):
-                self._incr(f"security:accounts:{ip}:{bucket}", ttl)
             if account_count >= self.limit and self.lock_of("account", ident) is None:
                 locks.append(self._lock("account", ident, now))
         if ip_count >= self.limit and self.lock_of("ip", ip) is None:
             locks.append(self._lock("ip", ip, now))
-        self._note_attacker(ip, now)
         return FailureResult(ip_count, account_count, tuple(locks))
-
-    def _note_attacker(self, ip: str, now: float) -> None:
-        key = "security:attackers"
-        index: dict[str, float] = cache.get(key) or {}
-        horizon = now - 2 * self.window
-        index = {k: v for k, v in index.items() if v > horizon}
-        index[ip] = now
-        cache.set(key, index, timeout=_INDEX_TTL)
-
-    def attackers(self) -> dict[str, dict[str, int]]:
-        """Return, per IP with recent failures: attempts and distinct accounts in the window."""
-        now = self.clock()
-        horizon = now - 2 * self.window
-        index: dict[str, float] = cache.get("security:attackers") or {}
-        bucket = self._bucket(now)
-        out: dict[str, dict[str, int]] = {}
-        for ip, last in index.items():
-            if last <= horizon:
-                continue
-            accounts = cache.get_many([f"security:accounts:{ip}:{b}" for b in (bucket - 1, bucket)])
-            out[ip] = {
-                "attempts": self._count("ip", ip, now),
-                "accounts": sum(int(v) for v in accounts.values()),
-            }
-        return out
 
     def reset_account(self, username: str) -> None:
         """Forget an account's failures (after a successful login)."""

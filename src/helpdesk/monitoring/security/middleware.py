@@ -24,7 +24,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -40,7 +39,6 @@ from helpdesk.monitoring.security.lockout import Lock, engine
 logger = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/health/", "/metrics")
-OFFENDERS_KEY = "security:rate-offenders"
 _BUCKET = 60
 
 
@@ -79,10 +77,6 @@ class RateCounter:
             if cache.add(key, 1, timeout=_BUCKET * 3):
                 return 1
             return int(cache.incr(key))
-
-    def count(self, ip: str, bucket: int) -> int:
-        """Return the IP's count in a bucket (0 when none)."""
-        return int(cache.get(f"security:rate:{ip}:{bucket}") or 0)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -158,7 +152,12 @@ class SecurityMonitorMiddleware:
         limit: int = settings.SECURITY_RATE_LIMIT_PER_MINUTE
         if count > limit:
             if count == limit + 1:
-                self._rate_exceeded(request, ip, bucket, count)
+                events.publish_for(
+                    request,
+                    "excess_rate_limit_exceeded",
+                    reason=f"over {limit} requests per minute",
+                    group=route_group(path),
+                )
             if route_group(path) in settings.SECURITY_THROTTLE_GROUPS:
                 retry = max(1, int((bucket + 1) * _BUCKET - now + 0.999))
                 return too_many_requests(
@@ -189,18 +188,6 @@ class SecurityMonitorMiddleware:
             response["Content-Security-Policy"] = self.csp
         return response
 
-    def _rate_exceeded(self, request: HttpRequest, ip: str, bucket: int, count: int) -> None:
-        events.publish_for(
-            request,
-            "excess_rate_limit_exceeded",
-            reason=f"over {settings.SECURITY_RATE_LIMIT_PER_MINUTE} requests per minute",
-            group=route_group(request.path),
-        )
-        offenders: dict[str, int] = cache.get(OFFENDERS_KEY) or {}
-        offenders = {k: v for k, v in offenders.items() if v >= bucket - 10}
-        offenders[ip] = bucket
-        cache.set(OFFENDERS_KEY, offenders, timeout=3600)
-
     def _once(self, request: HttpRequest, ip: str, bucket: int, action: str, what: str) -> None:
         # One event per IP (and signature) per minute: a scanner sends thousands of requests.
         if cache.add(f"security:seen:{action}:{ip}:{what}:{bucket}", 1, timeout=_BUCKET * 2):
@@ -221,19 +208,3 @@ class SecurityMonitorMiddleware:
                 "malicious_excess_404",
                 reason=f"{seen} not-found answers in a minute",
             )
-
-
-def rate_offenders(now: float | None = None) -> dict[str, dict[str, Any]]:
-    """Return IPs over the rate limit in this or the previous minute, with their counts."""
-    bucket = int((now or time.time()) // _BUCKET)
-    offenders: dict[str, int] = cache.get(OFFENDERS_KEY) or {}
-    limit: int = settings.SECURITY_RATE_LIMIT_PER_MINUTE
-    counter = RateCounter()
-    out: dict[str, dict[str, Any]] = {}
-    for ip, last in offenders.items():
-        if last < bucket - 1:
-            continue
-        peak = max(counter.count(ip, bucket), counter.count(ip, bucket - 1))
-        if peak > limit:
-            out[ip] = {"requests_per_minute": peak}
-    return out

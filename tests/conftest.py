@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from helpdesk.accounts.models import ApiToken, Membership, Organization, Role
@@ -88,6 +89,7 @@ def make_ticket(org: Organization, carol: Any, alice: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _fresh_security_counters() -> Iterator[None]:
     """Start each test with no login-failure counters, lockouts or request rates: they live in
-    the cache, and every test client request comes from 127.0.0.1."""
-    cache.clear()
+    the caches, and every test client request comes from 127.0.0.1."""
+    for alias in settings.CACHES:
+        caches[alias].clear()
     yield

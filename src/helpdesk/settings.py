@@ -156,6 +156,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: REDIS_URL selects Django's built-in Redis cache, else per-process local memory.
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -174,6 +175,18 @@ else:
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "helpdesk",
         }
+    }
+
+# Login-failure counters and lockouts (helpdesk.monitoring.security.lockout) must be shared by
+# every web process: Redis when configured, else a file cache on this host.
+if REDIS_URL:
+    CACHES["security"] = {**CACHES["default"]}
+else:
+    CACHES["security"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "security-cache"),
+        # Increments of the file cache reset the expiry to this; counters are time-bucketed.
+        "TIMEOUT": 3600,
     }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -12,15 +12,24 @@ logger = logging.getLogger(__name__)
 
 
 def cache_is_shared(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Warn when login-failure counters live in per-process local memory."""
-    backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
-    if backend.endswith(("LocMemCache", "DummyCache")):
+    """Warn when login-failure counters are not shared by every web process and host."""
+    backend = str(settings.CACHES.get("security", {}).get("BACKEND", ""))
+    if backend.endswith(("LocMemCache", "DummyCache")) or "security" not in settings.CACHES:
         return [
             checks.Warning(
-                "Login-failure counters, lockouts and request rates are kept in local memory, "
-                "which every process has its own copy of: with several web workers an attacker "
-                "gets a limit per worker, and `helpdesk security-unlock` reaches one process.",
+                "Login-failure counters and lockouts are kept in local memory, which every "
+                "process has its own copy of: with several web workers an attacker gets a "
+                "limit per worker, and `helpdesk security-unlock` reaches one process.",
                 hint="Set REDIS_URL so every process shares the counters.",
+                id="security.W001",
+            )
+        ]
+    if backend.endswith("FileBasedCache") and settings.PRODUCTION:
+        return [
+            checks.Warning(
+                "Login-failure counters and lockouts are kept in a file cache: shared by the "
+                "processes of this host only, with increments that can race.",
+                hint="Set REDIS_URL so every process and host shares the counters.",
                 id="security.W001",
             )
         ]

@@ -7,9 +7,13 @@ after one to two windows). Reaching SECURITY_LOGIN_FAILURE_LIMIT locks the IP or
 for SECURITY_LOCKOUT_SECONDS (doubling per repeated lockout up to SECURITY_LOCKOUT_MAX_SECONDS
 when SECURITY_LOCKOUT_PROGRESSIVE is on).
 
-Every key lives in Django's default cache: with REDIS_URL all web processes share them; with
-local memory each process counts alone (a system check warns). Lockouts carry their end time,
-so a clock can be injected (tests) and the cache TTL is only the garbage collection.
+Every key lives in the ``security`` cache: Redis when REDIS_URL is set, so every web process
+and host shares them; otherwise a file cache under HELPDESK_DATA_DIR, shared by the processes
+of one host (the embedded default runs several gunicorn workers). Login attempts are rare, so
+the file cache's cost does not matter; its increments are not atomic across processes, which
+can lose a count under a race (use Redis in production; a system check says so). Lockouts carry
+their end time, so a clock can be injected (tests) and the cache TTL is only the garbage
+collection.
 
 Account lockout must not become a way to lock a victim out: with
 SECURITY_LOCKOUT_ALLOW_CLEAN_IP a correct password from an IP with no recent failures still
@@ -25,11 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 
 logger = logging.getLogger(__name__)
 
 SCOPES = ("ip", "account")
+CACHE_ALIAS = "security"
+
+
+def _store() -> BaseCache:
+    """Return the cache of counters and lockouts (settings.CACHES["security"])."""
+    return caches[CACHE_ALIAS]
+
+
 _INDEX_TTL = 7 * 24 * 3600
 
 
@@ -91,15 +103,15 @@ class LockoutEngine:
     def _count(self, scope: str, ident: str, now: float) -> int:
         bucket = self._bucket(now)
         keys = [f"security:fail:{scope}:{ident}:{b}" for b in (bucket - 1, bucket)]
-        return sum(int(v) for v in cache.get_many(keys).values())
+        return sum(int(v) for v in _store().get_many(keys).values())
 
     def _incr(self, key: str, ttl: int) -> int:
-        if cache.add(key, 1, timeout=ttl):
+        if _store().add(key, 1, timeout=ttl):
             return 1
         try:
-            return int(cache.incr(key))
+            return int(_store().incr(key))
         except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=ttl)
+            _store().add(key, 1, timeout=ttl)
             return 1
 
     def failures(self, scope: str, ident: str) -> int:
@@ -109,17 +121,17 @@ class LockoutEngine:
     # -- lockouts -------------------------------------------------------------------------
     def lock_of(self, scope: str, ident: str) -> Lock | None:
         """Return the active lockout of an IP or account key, or None."""
-        value = cache.get(f"security:lock:{scope}:{ident}")
+        value = _store().get(f"security:lock:{scope}:{ident}")
         if not isinstance(value, dict) or value.get("until", 0) <= self.clock():
             return None
         return Lock(scope, ident, float(value["until"]), int(value.get("level", 1)))
 
     def _lock(self, scope: str, ident: str, now: float) -> Lock:
         level_key = f"security:lock-level:{scope}:{ident}"
-        level = int(cache.get(level_key) or 0) + 1
-        cache.set(level_key, level, timeout=24 * 3600)
+        level = int(_store().get(level_key) or 0) + 1
+        _store().set(level_key, level, timeout=24 * 3600)
         until = now + self._duration(level)
-        cache.set(
+        _store().set(
             f"security:lock:{scope}:{ident}",
             {"until": until, "level": level},
             timeout=int(until - now) + 60,
@@ -131,18 +143,18 @@ class LockoutEngine:
         # An index of lockouts for the gauge and the admin list. Lockouts are rare, so a
         # read-modify-write is enough: a lost entry only hides a lock from the list.
         key = f"security:locks:{scope}"
-        index: dict[str, float] = cache.get(key) or {}
+        index: dict[str, float] = _store().get(key) or {}
         now = self.clock()
         index = {k: v for k, v in index.items() if v > now}
         if until is None:
             index.pop(ident, None)
         else:
             index[ident] = until
-        cache.set(key, index, timeout=_INDEX_TTL)
+        _store().set(key, index, timeout=_INDEX_TTL)
 
     def active_locks(self, scope: str) -> list[Lock]:
         """Return the active lockouts of a scope (from the index, checked against the locks)."""
-        index: dict[str, float] = cache.get(f"security:locks:{scope}") or {}
+        index: dict[str, float] = _store().get(f"security:locks:{scope}") or {}
         locks = [self.lock_of(scope, ident) for ident in index]
         return [lock for lock in locks if lock is not None]
 
@@ -188,7 +200,7 @@ class LockoutEngine:
         """Forget an account's failures (after a successful login)."""
         ident = account_key(username)
         bucket = self._bucket(self.clock())
-        cache.delete_many([f"security:fail:account:{ident}:{b}" for b in (bucket - 1, bucket)])
+        _store().delete_many([f"security:fail:account:{ident}:{b}" for b in (bucket - 1, bucket)])
 
     def unlock(self, scope: str, ident: str) -> bool:
         """Lift a lockout and forget its failures; returns True when one was active."""
@@ -196,7 +208,7 @@ class LockoutEngine:
             raise ValueError(f"scope must be one of {SCOPES}")
         was_locked = self.lock_of(scope, ident) is not None
         bucket = self._bucket(self.clock())
-        cache.delete_many(
+        _store().delete_many(
             [f"security:lock:{scope}:{ident}", f"security:lock-level:{scope}:{ident}"]
             + [f"security:fail:{scope}:{ident}:{b}" for b in (bucket - 1, bucket)]
         )

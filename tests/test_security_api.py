@@ -95,3 +95,14 @@ def test_it_purges_events_past_retention(some_events: None) -> None:
     assert SecurityEvent.objects.count() == 4
     call_command("purge_security_events", days=1)
     assert SecurityEvent.objects.count() == 4
+
+
+def test_it_purges_from_the_worker_job(some_events: None) -> None:
+    from helpdesk.monitoring.alerting.management.commands.worker import build_worker
+
+    SecurityEvent(action="authz_fail", created_at=timezone.now() - timedelta(days=181)).save()
+    job = next(
+        j for j in build_worker(evaluate=False, deliver=False).jobs if j.name == "security-purge"
+    )
+    assert job.func() == {"deleted": 1}
+    assert SecurityEvent.objects.count() == 4

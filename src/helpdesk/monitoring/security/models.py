@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, models
 from django.utils import timezone
 
@@ -90,6 +91,12 @@ class SecurityEvent(models.Model):
         """Delete events older than ``before`` (the retention job); returns how many."""
         deleted, _ = models.QuerySet(cls).filter(created_at__lt=before).delete()
         return deleted
+
+
+def purge_expired_events() -> dict[str, int]:
+    """Delete events older than SECURITY_EVENT_RETENTION_DAYS (the worker's daily job)."""
+    cutoff = timezone.now() - timedelta(days=settings.SECURITY_EVENT_RETENTION_DAYS)
+    return {"deleted": SecurityEvent.purge(cutoff)}
 
 
 class TlsProbeResult(models.Model):

@@ -201,3 +201,29 @@ def test_it_unlocks_through_the_api_for_staff(
     assert token_login("alice", PASSWORD, "203.0.113.51").status_code == 201
     bad = client.post("/api/v1/monitoring/security/lockouts/unlock/", {}, format="json")
     assert bad.status_code == 400
+
+
+def test_it_reports_active_lockouts_in_the_gauge(alice: Any, clock: FakeClock) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from helpdesk.monitoring.security.metrics import SecurityCollector
+
+    for index in range(5):
+        token_login("alice", "wrong", f"203.0.113.{60 + index // 5}")
+    registry = CollectorRegistry()
+    registry.register(SecurityCollector())
+    text = generate_latest(registry).decode()
+    assert 'helpdesk_security_lockouts{scope="ip"} 1.0' in text
+    assert 'helpdesk_security_lockouts{scope="account"} 1.0' in text
+    # Usernames never become labels.
+    assert "alice" not in text
+
+
+def test_it_warns_when_counters_are_per_process() -> None:
+    from helpdesk.monitoring.security.checks import cache_is_shared
+
+    locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    with override_settings(CACHES={"default": locmem, "security": locmem}):
+        [warning] = cache_is_shared()
+    assert warning.id == "security.W001"
+    assert cache_is_shared() == []  # the test settings: a file cache, outside production

@@ -37,3 +37,10 @@ bench: $(VENV)/.synced
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+
+# Security scanning (docs/security-monitoring.md): bandit on src/, then the locked dependencies
+# with pip-audit, or offline with `make audit OSV=path/to/osv-export(.zip)`. Exit 3 = some
+# packages could NOT be audited (e.g. the vulnerability service is unreachable): not clean.
+audit: $(VENV)/.synced
+	$(BIN)/bandit -q -c pyproject.toml -r src -ll -ii
+	$(BIN)/helpdesk vuln-scan --uv $(UV) $(if $(OSV),--osv $(OSV))

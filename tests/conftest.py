@@ -3,10 +3,13 @@ and an outsider who belongs to another organization."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from helpdesk.accounts.models import ApiToken, Membership, Organization, Role
@@ -81,3 +84,12 @@ def make_ticket(org: Organization, carol: Any, alice: Any) -> Any:
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_security_counters() -> Iterator[None]:
+    """Start each test with no login-failure counters, lockouts or request rates: they live in
+    the caches, and every test client request comes from 127.0.0.1."""
+    for alias in settings.CACHES:
+        caches[alias].clear()
+    yield

@@ -53,6 +53,8 @@ def test_it_passes_check_deploy_in_production(tmp_path: Path) -> None:
         HELPDESK_ENV="production",
         ALLOWED_HOSTS="helpdesk.example.org",
         SECRET_KEY=secrets.token_urlsafe(64),
+        # Brute-force counters must be shared by the web processes (security.W001).
+        REDIS_URL="redis://127.0.0.1:6379/9",
     )
     assert result.returncode == 0, result.stderr + result.stdout
 

@@ -96,12 +96,14 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.database",
     "helpdesk.monitoring.system",
     "helpdesk.monitoring.alerting",
+    "helpdesk.monitoring.security",
 ]
 
 MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
     "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
     "helpdesk.monitoring.health.middleware.HealthProbeMiddleware",
+    "helpdesk.monitoring.security.middleware.SecurityMonitorMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -155,6 +157,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: REDIS_URL selects Django's built-in Redis cache, else per-process local memory.
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -173,6 +176,18 @@ else:
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "helpdesk",
         }
+    }
+
+# Login-failure counters and lockouts (helpdesk.monitoring.security.lockout) must be shared by
+# every web process: Redis when configured, else a file cache on this host.
+if REDIS_URL:
+    CACHES["security"] = {**CACHES["default"]}
+else:
+    CACHES["security"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "security-cache"),
+        # Increments of the file cache reset the expiry to this; counters are time-bucketed.
+        "TIMEOUT": 3600,
     }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -255,6 +270,7 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.system.collector.SystemCollector",
     "helpdesk.monitoring.alerting.collector.AlertingCollector",
     "helpdesk.monitoring.health.collector.HealthCollector",
+    "helpdesk.monitoring.security.metrics.SecurityCollector",
 ]
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
@@ -418,3 +434,37 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^health/"]
     # Alertmanager posts to its webhook receiver over the internal network, with a Bearer token.
     SECURE_REDIRECT_EXEMPT += [r"^api/v1/monitoring/alerts/alertmanager/$"]
+
+# Security monitoring (helpdesk.monitoring.security, docs/security-monitoring.md).
+# The lockout gate runs before the password check of every login (session, admin, token).
+AUTHENTICATION_BACKENDS = [
+    "helpdesk.monitoring.security.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SECURITY_LOGIN_FAILURE_LIMIT = env_int("SECURITY_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+SECURITY_LOGIN_FAILURE_WINDOW = env_int("SECURITY_LOGIN_FAILURE_WINDOW", 300, minimum=1)
+SECURITY_LOCKOUT_SECONDS = env_int("SECURITY_LOCKOUT_SECONDS", 900, minimum=1)
+SECURITY_LOCKOUT_PROGRESSIVE = env_bool("SECURITY_LOCKOUT_PROGRESSIVE", False)
+SECURITY_LOCKOUT_MAX_SECONDS = env_int("SECURITY_LOCKOUT_MAX_SECONDS", 24 * 3600, minimum=1)
+# A correct password from an IP without recent failures still opens a locked account.
+SECURITY_LOCKOUT_ALLOW_CLEAN_IP = env_bool("SECURITY_LOCKOUT_ALLOW_CLEAN_IP", True)
+SECURITY_RATE_LIMIT_PER_MINUTE = env_int("SECURITY_RATE_LIMIT_PER_MINUTE", 100, minimum=1)
+SECURITY_THROTTLE_GROUPS = env_list("SECURITY_THROTTLE_GROUPS", ["auth"])
+if not set(SECURITY_THROTTLE_GROUPS) <= {"auth", "admin", "api", "other"}:
+    raise ImproperlyConfigured("SECURITY_THROTTLE_GROUPS: use auth, admin, api, other")
+SECURITY_404_LIMIT_PER_MINUTE = env_int("SECURITY_404_LIMIT_PER_MINUTE", 30, minimum=1)
+SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 180, minimum=1)
+# TLS certificate probe (run by the worker): HOST[:PORT] list, interval, alert thresholds.
+SECURITY_TLS_HOSTS = env_list("SECURITY_TLS_HOSTS")
+SECURITY_TLS_INTERVAL_SECONDS = env_float("SECURITY_TLS_INTERVAL_SECONDS", 6 * 3600.0)
+SECURITY_TLS_TIMEOUT_SECONDS = env_float("SECURITY_TLS_TIMEOUT_SECONDS", 10.0)
+SECURITY_TLS_CA_FILE = env_str("SECURITY_TLS_CA_FILE")
+SECURITY_TLS_WARNING_DAYS = env_float("SECURITY_TLS_WARNING_DAYS", 21.0)
+SECURITY_TLS_CRITICAL_DAYS = env_float("SECURITY_TLS_CRITICAL_DAYS", 7.0)
+# Content-Security-Policy of our HTML pages (admin, API browser, API docs); empty: none.
+SECURITY_CSP = env_str(
+    "SECURITY_CSP",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+    "form-action 'self'",
+)

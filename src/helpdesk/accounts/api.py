@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from helpdesk.accounts.models import ApiToken
 from helpdesk.lib.api import StrictFieldsMixin
+from helpdesk.monitoring.security.events import publish_for
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -73,7 +74,11 @@ class TokenView(APIView):
             return Response(
                 {"detail": "Invalid username or password."}, status=status.HTTP_400_BAD_REQUEST
             )
+        # A token exchange is a login: the same signal as a session login (last_login, the
+        # security events and the lockout's success path).
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         token, raw = ApiToken.issue(user, data.validated_data.get("name", ""))
+        publish_for(request._request, "authn_token_created", user_id=user.pk, object_id=token.pk)
         return Response(
             {"token": raw, "expires_at": token.expires_at}, status=status.HTTP_201_CREATED
         )
@@ -85,5 +90,9 @@ class TokenView(APIView):
                 {"detail": "Send the token to revoke in the Authorization header."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        token_pk = request.auth.pk
         request.auth.delete()
+        publish_for(
+            request._request, "authn_token_revoked", user_id=request.user.pk, object_id=token_pk
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

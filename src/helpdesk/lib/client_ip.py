@@ -41,11 +41,13 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(out)
 
 
-# Parsing an address is the costly part of resolving, on every request (the access log asks
-# for every one), and the same few peers and proxies come back all the time.
 @lru_cache(maxsize=4096)
 def _clean(value: str) -> str | None:
-    """Return a normalised IP address, or None; strips ports and IPv6 brackets."""
+    """Return a normalised IP address, or None; strips ports and IPv6 brackets.
+
+    Cached: the same proxies and clients come back on every request, and parsing an address
+    is most of the resolver's cost.
+    """
     value = value.strip().strip('"')
     if value.startswith("["):
         value = value[1:].split("]", 1)[0]
@@ -60,7 +62,8 @@ def _clean(value: str) -> str | None:
     return str(address)
 
 
-def _trusted(address: str, networks: Sequence[IPNetwork]) -> bool:
+@lru_cache(maxsize=4096)
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip in net for net in networks)
 

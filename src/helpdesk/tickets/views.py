@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from helpdesk.monitoring.security.probes import report_object_probe
 from helpdesk.tickets import services
 from helpdesk.tickets.filters import TicketFilter
 from helpdesk.tickets.models import Comment, Ticket
@@ -69,6 +71,14 @@ class TicketViewSet(
 
     def get_queryset(self) -> QuerySet[Ticket]:
         return services.visible_tickets(self.request.user, self.access)
+
+    def get_object(self) -> Ticket:
+        try:
+            return super().get_object()
+        except Http404:
+            # Another tenant's ticket stays a 404; the attempt is a security event.
+            report_object_probe(self.request._request, Ticket, pk=self.kwargs.get("pk"))
+            raise
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "create":

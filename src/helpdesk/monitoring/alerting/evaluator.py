@@ -206,9 +206,10 @@ class Evaluator:
         firing = self.sink.firing()
         if firing is None:
             return
-        by_name = {rule.name: rule for rule in self.rules}
+        # A name may have one rule per severity (TLSCertificateExpiring warning/critical).
+        by_name = {(rule.name, rule.severity): rule for rule in self.rules}
         for alert in Alert.objects.filter(fingerprint__in=firing - set(self._states)):
-            rule = by_name.get(alert.name)
+            rule = by_name.get((alert.name, alert.severity))
             if rule is not None:
                 self._states[alert.fingerprint] = _State(
                     rule, dict(alert.labels), firing_since=alert.starts_at.timestamp()

@@ -93,6 +93,11 @@ def default_rules() -> list[evaluator.Rule]:
                 summary="Security events: brute force or request floods",
             )
         )
+    # Per-attacker and TLS rules of the security package (BruteForceAttack, RequestRateSpike,
+    # TLSCertificateExpiring).
+    security_alerts = _optional("helpdesk.monitoring.security.alerts")
+    if security_alerts is not None:
+        rules.extend(security_alerts.rules())
     return rules
 
 

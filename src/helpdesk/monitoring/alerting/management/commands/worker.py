@@ -45,6 +45,14 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
                 lambda: delivery.deliver_due(limit=delivery_batch),
             )
         )
+    # The security package's jobs: the TLS certificate probe (when hosts are configured) and
+    # the daily retention purge of security events.
+    from helpdesk.monitoring.security.models import purge_expired_events
+    from helpdesk.monitoring.security.tls import probe_configured
+
+    if settings.SECURITY_TLS_HOSTS:
+        jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
+    jobs.append(Job("security-purge", 24 * 3600.0, purge_expired_events))
     worker = Worker(jobs)
     worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
     return worker

@@ -1,0 +1,210 @@
+"""The security middleware: request rate per client IP, scanners, probes, 404 floods, 403s,
+lockout answers and the Content-Security-Policy header.
+
+It sits right after the request-context and access-log middleware, so everything it refuses is
+still logged. Per request it costs one cache operation (the client IP's counter in the current
+minute: ``INCR`` + ``EXPIRE`` in one pipelined round trip on Redis, ``incr`` on local memory);
+everything else happens only when something suspicious is seen. Health probes, /metrics and
+static files are exempt.
+
+- More than SECURITY_RATE_LIMIT_PER_MINUTE requests in a minute: one
+  ``excess_rate_limit_exceeded`` event per IP per minute, and 429 with Retry-After when the
+  route group (``auth``, ``admin``, ``api``, ``other``) is in SECURITY_THROTTLE_GROUPS.
+- A known attack tool's user agent: ``malicious_attack_tool`` (once per IP per minute); a path
+  this product never serves (/.env, /wp-admin…): ``malicious_probe_path`` (once per IP, path
+  signature and minute). ``curl`` and HTTP libraries are only classified, not flagged.
+- SECURITY_404_LIMIT_PER_MINUTE 404 answers to one IP in a minute: ``malicious_excess_404``.
+- Every 403: ``authz_fail``.
+- A login refused or stopped by a lockout (see ``backends``/``receivers``) becomes 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape
+
+from helpdesk.lib.client_ip import client_ip
+from helpdesk.monitoring.security import events
+from helpdesk.monitoring.security.agents import attack_tool, classify, probe_path
+from helpdesk.monitoring.security.backends import LOCK_ATTRIBUTE
+from helpdesk.monitoring.security.lockout import Lock, engine
+
+logger = logging.getLogger(__name__)
+
+EXEMPT_PREFIXES = ("/health/", "/metrics")
+_BUCKET = 60
+
+
+def route_group(path: str) -> str:
+    """Return the throttling group of a path: auth, admin, api or other."""
+    if path.startswith(("/api/v1/auth/", "/admin/login/")):
+        return "auth"
+    if path.startswith("/admin/"):
+        return "admin"
+    if path.startswith("/api/"):
+        return "api"
+    return "other"
+
+
+class RateCounter:
+    """Count requests per client IP in minute buckets with one cache round trip."""
+
+    def __init__(self) -> None:
+        # Django's RedisCache.incr checks EXISTS first (two round trips); go to the client.
+        self._redis = cache.__class__.__name__ == "RedisCache"
+
+    def hit(self, ip: str, bucket: int) -> int:
+        """Count one request; returns the IP's count in this bucket."""
+        key = f"security:rate:{ip}:{bucket}"
+        if self._redis:
+            raw = cache.make_key(key)
+            client = cache._cache.get_client(raw, write=True)  # type: ignore[attr-defined]
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(raw)
+            pipe.expire(raw, _BUCKET * 3)
+            count, _ = pipe.execute()
+            return int(count)
+        try:
+            return int(cache.incr(key))
+        except ValueError:
+            if cache.add(key, 1, timeout=_BUCKET * 3):
+                return 1
+            return int(cache.incr(key))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if "json" in accept:
+        return True
+    if "text/html" in accept:
+        return False
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return False  # a form post (the session login page) reads HTML
+    return request.path.startswith("/api/")
+
+
+def too_many_requests(request: HttpRequest, retry_after: int, message: str) -> HttpResponse:
+    """Return a 429 answer with Retry-After, JSON for the API, HTML for forms."""
+    if _wants_json(request):
+        body = json.dumps({"detail": message, "retry_after": retry_after})
+        response = HttpResponse(body, status=429, content_type="application/json")
+    else:
+        html = (
+            "<!DOCTYPE html><html><head><title>Too many requests</title></head>"
+            f"<body><h1>Too many requests</h1><p>{escape(message)}</p></body></html>"
+        )
+        response = HttpResponse(html, status=429, content_type="text/html; charset=utf-8")
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def lockout_response(request: HttpRequest, lock: Lock, now: float) -> HttpResponse:
+    """Return the 429 answer for a login refused by a lockout."""
+    retry = lock.retry_after(now)
+    what = "this address" if lock.scope == "ip" else "this account"
+    return too_many_requests(
+        request,
+        retry,
+        f"Too many failed login attempts from {what}. Try again in {retry} seconds.",
+    )
+
+
+def lock_clock() -> float:
+    """Return the lockout engine's time (injectable in tests)."""
+    return engine.clock()
+
+
+class SecurityMonitorMiddleware:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponse],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.get_response = get_response
+        self.clock = clock
+        self.counter = RateCounter()
+        self.exempt = (*EXEMPT_PREFIXES, "/" + settings.STATIC_URL.lstrip("/"))
+        self.csp: str = settings.SECURITY_CSP
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path.startswith(self.exempt):
+            return self.get_response(request)
+        now = self.clock()
+        bucket = int(now // _BUCKET)
+        ip = client_ip(request)
+        try:
+            count = self.counter.hit(ip, bucket)
+        except Exception as error:
+            # A cache outage must not take the site down; the readiness alert reports it.
+            logger.debug("rate counter unavailable: %s", type(error).__name__)
+            count = 0
+        limit: int = settings.SECURITY_RATE_LIMIT_PER_MINUTE
+        if count > limit:
+            if count == limit + 1:
+                events.publish_for(
+                    request,
+                    "excess_rate_limit_exceeded",
+                    reason=f"over {limit} requests per minute",
+                    group=route_group(path),
+                )
+            if route_group(path) in settings.SECURITY_THROTTLE_GROUPS:
+                retry = max(1, int((bucket + 1) * _BUCKET - now + 0.999))
+                return too_many_requests(
+                    request, retry, f"Too many requests. Try again in {retry} seconds."
+                )
+        agent = request.META.get("HTTP_USER_AGENT", "")
+        if classify(agent) == "scanner":
+            self._once(request, ip, bucket, "malicious_attack_tool", attack_tool(agent) or "")
+        probe = probe_path(path)
+        if probe is not None:
+            self._once(request, ip, bucket, "malicious_probe_path", probe)
+
+        response = self.get_response(request)
+
+        lock: Lock | None = getattr(request, LOCK_ATTRIBUTE, None)
+        if lock is not None:
+            response = lockout_response(request, lock, lock_clock())
+        status = response.status_code
+        if status == 404:
+            self._count_404(request, ip, bucket)
+        elif status == 403:
+            events.publish_for(request, "authz_fail", reason="http_403")
+        if (
+            self.csp
+            and "Content-Security-Policy" not in response
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            response["Content-Security-Policy"] = self.csp
+        return response
+
+    def _once(self, request: HttpRequest, ip: str, bucket: int, action: str, what: str) -> None:
+        # One event per IP (and signature) per minute: a scanner sends thousands of requests.
+        if cache.add(f"security:seen:{action}:{ip}:{what}:{bucket}", 1, timeout=_BUCKET * 2):
+            events.publish_for(request, action, reason=what)
+
+    def _count_404(self, request: HttpRequest, ip: str, bucket: int) -> None:
+        key = f"security:404:{ip}:{bucket}"
+        if cache.add(key, 1, timeout=_BUCKET * 2):
+            seen = 1
+        else:
+            try:
+                seen = int(cache.incr(key))
+            except ValueError:
+                return
+        if seen == settings.SECURITY_404_LIMIT_PER_MINUTE:
+            events.publish_for(
+                request,
+                "malicious_excess_404",
+                reason=f"{seen} not-found answers in a minute",
+            )

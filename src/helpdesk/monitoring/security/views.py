@@ -1,0 +1,192 @@
+"""The security API, under /api/v1/monitoring/security/.
+
+- ``GET events/``: stored security events, newest first, paginated; filters ``type`` (an OWASP
+  action), ``ip``, ``user`` (a user id, or a username matched by its keyed hash), ``since`` /
+  ``until`` (ISO 8601). Staff users or the monitoring token (helpdesk.monitoring.access).
+- ``GET lockouts/``: active lockouts by scope (same access).
+- ``POST lockouts/unlock/`` with ``{"ip": …}`` or ``{"username": …}``: lift a lockout. Staff
+  users only: the monitoring token is read-only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import exceptions, generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.lib.api import StrictFieldsMixin
+from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader
+from helpdesk.monitoring.security import events
+from helpdesk.monitoring.security.lockout import engine
+from helpdesk.monitoring.security.models import SecurityEvent
+
+logger = logging.getLogger(__name__)
+
+
+class SecurityEventSerializer(serializers.ModelSerializer):
+    type = serializers.CharField(source="action")
+
+    class Meta:
+        model = SecurityEvent
+        fields = [
+            "id",
+            "created_at",
+            "type",
+            "outcome",
+            "client_ip",
+            "user_id",
+            "username_hash",
+            "method",
+            "path",
+            "user_agent",
+            "user_agent_class",
+            "reason",
+            "request_id",
+            "details",
+        ]
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise exceptions.ValidationError({name: ["Use an ISO 8601 date and time."]})
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+class _Monitoring(APIView):
+    authentication_classes = MONITORING_AUTHENTICATION
+    permission_classes = [IsMonitoringReader]
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("type", str, description="An OWASP action, e.g. authn_login_fail."),
+        OpenApiParameter("ip", str, description="Client IP address."),
+        OpenApiParameter("user", str, description="A user id, or a username (hashed to match)."),
+        OpenApiParameter("since", str, description="ISO 8601: events at or after."),
+        OpenApiParameter("until", str, description="ISO 8601: events before."),
+    ]
+)
+class SecurityEventListView(_Monitoring, generics.ListAPIView):
+    """List security events, newest first (filters: type, ip, user, since, until)."""
+
+    serializer_class = SecurityEventSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[SecurityEvent]:
+        query = SecurityEvent.objects.all()
+        params = self.request.query_params
+        action = params.get("type")
+        if action is not None:
+            if action not in events.ACTIONS:
+                raise exceptions.ValidationError(
+                    {"type": [f"Must be one of {sorted(events.ACTIONS)}."]}
+                )
+            query = query.filter(action=action)
+        ip = params.get("ip")
+        if ip is not None:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise exceptions.ValidationError({"ip": ["Not an IP address."]}) from None
+            query = query.filter(client_ip=ip)
+        user = params.get("user")
+        if user:
+            match = Q(username_hash=events.hash_username(user))
+            if user.isdigit():
+                match |= Q(user_id=int(user))
+            query = query.filter(match)
+        since, until = _time(self.request, "since"), _time(self.request, "until")
+        if since is not None:
+            query = query.filter(created_at__gte=since)
+        if until is not None:
+            query = query.filter(created_at__lt=until)
+        return query
+
+
+class LockSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    until = serializers.FloatField()
+    retry_after = serializers.IntegerField()
+
+
+class LockoutsSerializer(serializers.Serializer):
+    ip = LockSerializer(many=True)
+    account = LockSerializer(many=True)
+
+
+class LockoutListView(_Monitoring):
+    """Active lockouts by scope (ip, account: the account key is the username's keyed hash)."""
+
+    @extend_schema(responses={200: LockoutsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(engine.describe())
+
+
+class UnlockSerializer(StrictFieldsMixin, serializers.Serializer):
+    ip = serializers.IPAddressField(required=False)
+    username = serializers.CharField(required=False, max_length=150)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("ip")) == bool(attrs.get("username")):
+            raise serializers.ValidationError("Give exactly one of ip or username.")
+        return attrs
+
+
+class IsStaffUser(permissions.BasePermission):
+    message = "Unlocking needs a staff account."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.pk)
+
+
+class UnlockView(APIView):
+    """Lift the lockout of an IP or an account (staff users)."""
+
+    authentication_classes = MONITORING_AUTHENTICATION
+    permission_classes = [IsStaffUser]
+
+    @extend_schema(
+        request=UnlockSerializer,
+        responses={
+            200: inline_serializer("SecurityUnlocked", {"unlocked": serializers.BooleanField()}),
+            400: OpenApiResponse(description="Neither or both of ip and username."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = UnlockSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ip = data.validated_data.get("ip")
+        if ip:
+            unlocked = engine.unlock("ip", ip)
+            target: dict[str, Any] = {"target_ip": ip}
+        else:
+            unlocked = engine.unlock_user(data.validated_data["username"])
+            target = {"username": data.validated_data["username"]}
+        events.publish_for(
+            request._request,
+            "authn_login_unlock",
+            user_id=request.user.pk,
+            reason="unlocked by staff" if unlocked else "nothing to unlock",
+            **target,
+        )
+        return Response({"unlocked": unlocked})

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
+    "helpdesk.monitoring.metrics.middleware.MetricsMiddleware",
     "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -157,7 +158,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "helpdesk.monitoring.metrics.cache.RedisCache",
+            "ALIAS": "default",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "helpdesk"),
             "OPTIONS": {
@@ -169,7 +171,8 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "helpdesk.monitoring.metrics.cache.LocMemCache",
+            "ALIAS": "default",
             "LOCATION": "helpdesk",
         }
     }
@@ -253,6 +256,8 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.database.collector.DatabaseCollector",
     "helpdesk.monitoring.system.collector.SystemCollector",
     "helpdesk.monitoring.alerting.collector.AlertingCollector",
+    "helpdesk.monitoring.metrics.business.BusinessCollector",
+    "helpdesk.monitoring.metrics.business.BuildInfoCollector",
 ]
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
@@ -385,3 +390,35 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     # The health endpoints must answer plain HTTP probes from inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^health/"]
+
+
+# Prometheus metrics (helpdesk.monitoring.metrics, docs/metrics.md). /metrics takes
+# `Authorization: Bearer $METRICS_TOKEN` (or MONITORING_API_TOKEN, or a staff session) or a
+# client address in METRICS_ALLOWED_NETWORKS. The embedded default generates the token into
+# DATA_DIR (printed by `helpdesk start`); production never generates one.
+def _metrics_token() -> str:
+    token = env_str("METRICS_TOKEN")
+    if PRODUCTION:
+        if token and len(token) < 32:
+            raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters")
+        return token
+    if token:
+        return token
+    path = DATA_DIR / "metrics_token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+METRICS_TOKEN = _metrics_token()
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+try:
+    parse_networks(METRICS_ALLOWED_NETWORKS)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from None
+# Paths (prefixes) left out of the request metrics and performance headers.
+METRICS_EXCLUDE_PATHS = env_list("METRICS_EXCLUDE_PATHS", ["/metrics", "/health/"])
+SLOW_REQUEST_SECONDS = env_float("SLOW_REQUEST_SECONDS", 1.0)
+METRICS_TOP_ORGANIZATIONS = env_int("METRICS_TOP_ORGANIZATIONS", 20, minimum=1)
+METRICS_BUSINESS_CACHE_SECONDS = env_float("METRICS_BUSINESS_CACHE_SECONDS", 30.0)

@@ -1,0 +1,359 @@
+"""prometheus_client multiprocess mode, kept fast as worker restarts accumulate files.
+
+Every gunicorn worker writes its samples to ``<type>_<pid>.db`` files in
+PROMETHEUS_MULTIPROC_DIR. prometheus_client's ``MultiProcessCollector`` reads every file at
+every scrape, so a server whose workers restart (max_requests, timeouts, OOM kills) gets slower
+to scrape with each restart. Two things keep it flat:
+
+- ``compact(path, pids)`` merges the counter/histogram/summary files of dead workers into one
+  ``<type>_archive.db`` per type (same file format, so prometheus_client still reads the folder)
+  and removes them; gunicorn's ``child_exit`` hook calls it with the pid it just reaped. It is
+  not run at scrape time: a pid that looks dead from the web container may be a live process
+  in another PID namespace sharing the folder, and compacting a live file loses its writes.
+- ``MultiProcessReader`` reads the folder with the same merge rules as prometheus_client, but
+  without building a ``Sample`` per value, and renders the text format straight from cached
+  label strings. Its output is byte-identical to ``generate_latest`` over a
+  ``MultiProcessCollector`` (tests/test_metrics_multiprocess.py proves it).
+
+Readers take a shared lock and compaction an exclusive one on ``.lock`` in the folder, so a
+scrape never sees a dead worker's values both in the archive and in its own file. This module
+imports no Django: gunicorn's master process uses it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import logging
+import os
+import shutil
+import struct
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import mark_process_dead
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+logger = logging.getLogger(__name__)
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+DIRNAME = "prometheus-multiproc"
+_LOCK = ".lock"
+_COMPACTED_TYPES = ("counter", "histogram", "summary")
+_INT = struct.Struct("i").unpack_from
+_DOUBLES = struct.Struct("dd").unpack_from
+_INF = float("inf")
+
+# Parsed mmap keys and rendered label strings are kept across scrapes: series are few and
+# stable (bounded labels), so after the first scrape reading is a dict lookup per value.
+_KEYS: dict[bytes, tuple[str, str, tuple[tuple[str, str], ...], str, float | None]] = {}
+_LABELS: dict[tuple[tuple[str, str], ...], str] = {}
+_CACHE_LIMIT = 500_000
+
+
+def default_dir(data_dir: str | os.PathLike[str]) -> str:
+    """Return the multiprocess folder for a data dir: ``<data_dir>/prometheus-multiproc``."""
+    return str(Path(data_dir) / DIRNAME)
+
+
+def prepare_dir(path: str, wipe: bool) -> str:
+    """Create the folder (emptied first when ``wipe``) and return it.
+
+    Wipe only when no process of the previous run can still write there (server start): stale
+    files would otherwise add the last run's counts to this one's.
+    """
+    if wipe and os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def configure_env(data_dir: str | os.PathLike[str], wipe: bool) -> str:
+    """Set PROMETHEUS_MULTIPROC_DIR (unless already set) and prepare the folder.
+
+    Must run before prometheus_client is imported by the server's processes: the library picks
+    its value store (files or memory) at import time from this variable.
+    """
+    path = os.environ.get(ENV) or default_dir(data_dir)
+    os.environ[ENV] = path
+    return prepare_dir(path, wipe)
+
+
+@contextmanager
+def _locked(path: str, exclusive: bool) -> Iterator[None]:
+    fd = os.open(os.path.join(path, _LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read_file(filename: str) -> bytes:
+    with open(filename, "rb") as fh:
+        head = fh.read(4096)
+        if len(head) < 8:
+            return b""
+        used = _INT(head, 0)[0]
+        if used > len(head):
+            head += fh.read(used - len(head))
+    return head[:used]
+
+
+def _entries(data: bytes) -> Iterator[tuple[bytes, float, float]]:
+    """Yield (raw key, value, timestamp) of one file's contents (format of MmapedDict)."""
+    used = len(data)
+    pos = 8
+    while pos < used:
+        length = _INT(data, pos)[0]
+        if length + pos > used:
+            raise RuntimeError("Read beyond file size detected, file is corrupted.")
+        pos += 4
+        key = data[pos : pos + length]
+        pos += length + (8 - (length + 4) % 8)
+        value, timestamp = _DOUBLES(data, pos)
+        pos += 16
+        yield key, value, timestamp
+
+
+def _parse_key(raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...], str, float | None]:
+    parsed = _KEYS.get(raw)
+    if parsed is None:
+        if len(_KEYS) > _CACHE_LIMIT:
+            _KEYS.clear()
+        metric_name, name, labels, help_text = json.loads(raw.decode("utf-8"))
+        le = float(labels.pop("le")) if "le" in labels else None
+        parsed = (metric_name, name, tuple(sorted(labels.items())), help_text, le)
+        _KEYS[raw] = parsed
+    return parsed
+
+
+def _escape(value: str) -> str:
+    """Escape a label value as generate_latest does (backslash, newline, double quote)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _label_string(labels: tuple[tuple[str, str], ...]) -> str:
+    text = _LABELS.get(labels)
+    if text is None:
+        if len(_LABELS) > _CACHE_LIMIT:
+            _LABELS.clear()
+        if labels:
+            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels))
+            text = "{" + inner + "}"
+        else:
+            text = ""
+        _LABELS[labels] = text
+    return text
+
+
+class _Family:
+    """One metric's merged samples, in prometheus_client's order."""
+
+    __slots__ = ("buckets", "groups", "help", "mode", "name", "stamps", "typ")
+
+    def __init__(self, name: str, help_text: str, typ: str) -> None:
+        self.name = name
+        self.help = help_text
+        self.typ = typ
+        self.mode = ""
+        # labels -> {sample name: value}; dict order is the output order.
+        self.groups: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+        self.buckets: dict[tuple[tuple[str, str], ...], dict[float, float]] = {}
+        self.stamps: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+
+
+class MultiProcessReader:
+    """Read a multiprocess folder: ``render_text()`` for scrapes, ``collect()`` for the rest.
+
+    Usable as a prometheus_client collector (``registry.register(reader)``); the merge rules
+    (gauge modes, histogram accumulation, order of families and samples) are those of
+    ``prometheus_client.multiprocess.MultiProcessCollector``.
+    """
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isdir(path):
+            raise ValueError(f"multiprocess folder {path!r} does not exist")
+        self.path = path
+
+    def _merge(self) -> dict[str, _Family]:
+        families: dict[str, _Family] = {}
+        with _locked(self.path, exclusive=False):
+            files = glob.glob(os.path.join(self.path, "*.db"))
+            for filename in files:
+                parts = os.path.basename(filename).split("_")
+                typ = parts[0]
+                try:
+                    data = _read_file(filename)
+                except FileNotFoundError:
+                    if typ == "gauge" and parts[1].startswith("live"):
+                        continue  # a worker died between the glob and now
+                    raise
+                if typ == "gauge":
+                    self._merge_gauge(families, data, parts[1], parts[2][:-3])
+                else:
+                    self._merge_sums(families, data, typ)
+        return families
+
+    @staticmethod
+    def _family(families: dict[str, _Family], parsed: Any, typ: str) -> _Family:
+        family = families.get(parsed[0])
+        if family is None:
+            family = families[parsed[0]] = _Family(parsed[0], parsed[3], typ)
+        return family
+
+    def _merge_sums(self, families: dict[str, _Family], data: bytes, typ: str) -> None:
+        histogram = typ == "histogram"
+        for raw, value, _ts in _entries(data):
+            parsed = _parse_key(raw)
+            family = families.get(parsed[0])
+            if family is None:
+                family = families[parsed[0]] = _Family(parsed[0], parsed[3], typ)
+            labels = parsed[2]
+            le = parsed[4]
+            if histogram and le is not None:
+                per_bound = family.buckets.get(labels)
+                if per_bound is None:
+                    per_bound = family.buckets[labels] = {}
+                per_bound[le] = per_bound.get(le, 0.0) + value
+                continue
+            group = family.groups.get(labels)
+            if group is None:
+                group = family.groups[labels] = {}
+            name = parsed[1]
+            group[name] = group.get(name, 0.0) + value
+
+    def _merge_gauge(self, families: dict[str, _Family], data: bytes, mode: str, pid: str) -> None:
+        keep_pid = mode in ("all", "liveall")
+        for raw, value, timestamp in _entries(data):
+            parsed = _parse_key(raw)
+            family = self._family(families, parsed, "gauge")
+            family.mode = mode
+            name = parsed[1]
+            labels = parsed[2] + (("pid", pid),) if keep_pid else parsed[2]
+            if mode in ("mostrecent", "livemostrecent"):
+                stamps = family.stamps.setdefault(labels, {})
+                if stamps.get(name, 0.0) < float(timestamp or 0):
+                    family.groups.setdefault(labels, {})[name] = value
+                    stamps[name] = float(timestamp or 0)
+                continue
+            group = family.groups.get(labels)
+            if group is None:
+                group = family.groups[labels] = {}
+            if mode in ("sum", "livesum"):
+                group[name] = group.get(name, 0.0) + value
+            elif mode in ("min", "livemin"):
+                current = group.setdefault(name, value)
+                if value < current:
+                    group[name] = value
+            elif mode in ("max", "livemax"):
+                current = group.setdefault(name, value)
+                if value > current:
+                    group[name] = value
+            else:
+                group[name] = value
+
+    @staticmethod
+    def _histogram_tail(
+        family: _Family,
+    ) -> Iterator[tuple[tuple[tuple[str, str], ...], list[tuple[str, Any, float]]]]:
+        """Yield, per label set, the cumulative bucket samples and the count."""
+        for labels, per_bound in family.buckets.items():
+            family.groups.setdefault(labels, {})
+            acc = 0.0
+            rows: list[tuple[str, Any, float]] = []
+            for bound, value in sorted(per_bound.items()):
+                acc += value
+                rows.append((family.name + "_bucket", bound, acc))
+            rows.append((family.name + "_count", None, acc))
+            yield labels, rows
+
+    def render_text(self) -> str:
+        """Return the folder's metrics in the Prometheus text format (as generate_latest)."""
+        out: list[str] = []
+        append = out.append
+        for family in self._merge().values():
+            mname = family.name + "_total" if family.typ == "counter" else family.name
+            help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+            append(f"# HELP {mname} {help_text}\n# TYPE {mname} {family.typ}\n")
+            tails = dict(self._histogram_tail(family)) if family.typ == "histogram" else {}
+            for labels, group in family.groups.items():
+                text = _label_string(labels)
+                for name, value in group.items():
+                    append(f"{name}{text} {floatToGoString(value)}\n")
+                for name, bound, value in tails.get(labels, ()):
+                    if bound is None:
+                        append(f"{name}{text} {floatToGoString(value)}\n")
+                    else:
+                        le = (("le", floatToGoString(bound)),)
+                        append(f"{name}{_label_string(labels + le)} {floatToGoString(value)}\n")
+        return "".join(out)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield prometheus_client Metric objects (for OpenMetrics and other consumers)."""
+        for family in self._merge().values():
+            metric = Metric(family.name, family.help, family.typ)
+            tails = dict(self._histogram_tail(family)) if family.typ == "histogram" else {}
+            for labels, group in family.groups.items():
+                for name, value in group.items():
+                    metric.samples.append(Sample(name, dict(labels), value))
+                for name, bound, value in tails.get(labels, ()):
+                    extra = {} if bound is None else {"le": floatToGoString(bound)}
+                    metric.samples.append(Sample(name, {**dict(labels), **extra}, value))
+            yield metric
+
+
+def _pid_files(path: str, typ: str, pids: Iterable[int]) -> list[str]:
+    return [f for pid in pids if os.path.exists(f := os.path.join(path, f"{typ}_{pid}.db"))]
+
+
+def compact(path: str, pids: Iterable[int]) -> int:
+    """Merge the counter/histogram/summary files of dead ``pids`` into the archives.
+
+    Call only with pids known to be dead (gunicorn's child_exit); returns how many files were
+    merged. Sums are kept per raw key, so reading the folder gives the same values as before
+    (up to the order of floating-point additions).
+    """
+    pids = list(pids)
+    merged = 0
+    with _locked(path, exclusive=True):
+        for typ in _COMPACTED_TYPES:
+            dead = _pid_files(path, typ, pids)
+            if not dead:
+                continue
+            archive = os.path.join(path, f"{typ}_archive.db")
+            totals: dict[str, float] = {}
+            for filename in ([archive] if os.path.exists(archive) else []) + dead:
+                for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(filename):
+                    totals[key] = totals.get(key, 0.0) + value
+            tmp = archive[:-3] + ".tmp"
+            store = MmapedDict(tmp)
+            try:
+                for key, value in totals.items():
+                    store.write_value(key, value, 0.0)
+            finally:
+                store.close()
+            os.replace(tmp, archive)
+            for filename in dead:
+                os.unlink(filename)
+            merged += len(dead)
+    return merged
+
+
+def worker_exited(pid: int, path: str | None = None) -> None:
+    """Do the bookkeeping for a dead worker: drop its live gauges, compact its counters."""
+    path = path or os.environ.get(ENV)
+    if not path or not os.path.isdir(path):
+        return
+    mark_process_dead(pid, path)
+    try:
+        compact(path, [pid])
+    except Exception:
+        # Compaction is an optimisation: the files stay readable as they are.
+        logger.warning("could not compact the metrics of worker %s", pid, exc_info=True)

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, compact, worker_exited
 from tests.metrics_servers import free_port, gunicorn_server
+from tests.services import require_binary
 
 # Values are multiples of 1/4 so that sums are exact whatever the order of additions: compacted
 # and uncompacted folders must then render the very same bytes.
@@ -186,3 +187,76 @@ def test_it_sums_requests_over_gunicorn_workers(
         requests.get(f"{base}/api/v1/tickets/", timeout=10)
     assert _count(_scrape(base, token), "api/v1/tickets/") == 50
     assert not (folder / f"histogram_{victim}.db").exists()
+
+
+# ---- a real Prometheus scraping the app with bearer auth ------------------------------------
+
+
+def test_it_is_scraped_by_a_real_prometheus(
+    tmp_path: Path, server: tuple[str, str, Path, subprocess.Popen[bytes]]
+) -> None:
+    binary = require_binary("prometheus")
+    base, token, _, _ = server
+    host = base.removeprefix("http://")
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+            scrape_configs:
+              - job_name: helpdesk
+                metrics_path: /metrics
+                authorization:
+                  type: Bearer
+                  credentials_file: {token_file}
+                static_configs:
+                  - targets: ["{host}"]
+              - job_name: helpdesk-no-token
+                metrics_path: /metrics
+                static_configs:
+                  - targets: ["{host}"]
+            """
+        )
+    )
+    port = free_port(18450, 18499)
+    prom = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(7):
+            requests.get(f"{base}/api/v1/tickets/", timeout=10)
+        query = 'sum(http_server_request_duration_seconds_count{http_route="api/v1/tickets/"})'
+        deadline = time.monotonic() + 60
+        result: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            try:
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5
+                ).json()
+                result = answer["data"]["result"]
+            except requests.RequestException:
+                result = []
+            if result and float(result[0]["value"][1]) == 7:  # type: ignore[index]
+                break
+            time.sleep(0.5)
+        assert result and float(result[0]["value"][1]) == 7  # type: ignore[index]
+        targets = requests.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5).json()
+        health = {t["labels"]["job"]: t for t in targets["data"]["activeTargets"]}
+        assert health["helpdesk"]["health"] == "up"
+        assert health["helpdesk-no-token"]["health"] == "down"
+        assert "401" in health["helpdesk-no-token"]["lastError"]
+    finally:
+        os.killpg(prom.pid, signal.SIGTERM)
+        prom.wait(timeout=20)

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.database",
     "helpdesk.monitoring.system",
     "helpdesk.monitoring.alerting",
+    "helpdesk.monitoring.metrics",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from django.core.cache.backends import locmem, redis
 
 from helpdesk.monitoring.metrics.instruments import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
-from helpdesk.monitoring.metrics.timing import current_cache_timer
+from helpdesk.monitoring.metrics.timing import current_timing
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ class _Instrumented:
             self._errors.inc()
             raise
         finally:
-            timer = current_cache_timer.get()
-            if timer is not None:
-                timer.seconds += perf_counter() - start
+            timing = current_timing.get()
+            if timing is not None:
+                timing.cache_seconds += perf_counter() - start
 
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
         value = self._call(super().get, key, _MISSING, version)  # type: ignore[misc]

@@ -9,6 +9,8 @@ validation.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -73,31 +75,61 @@ CACHE_MISSES = Counter(
 )
 CACHE_ERRORS = Counter("helpdesk_cache_errors", "Cache operations that raised.", ["cache_alias"])
 
-_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-_alias_children: dict[str, tuple[Any, Any]] = {}
+
+class FastHistogram:
+    """Record into a histogram child with two value increments (what ``observe`` ends in).
+
+    ``Histogram.observe`` checks observability and walks the bounds in Python on every call;
+    on the request path we resolve the child's value cells once and pick the bucket with
+    ``bisect`` (first bound >= value, as observe's ``value <= bound`` walk). The cells are
+    prometheus_client's own (in-memory or multiprocess files), so exposition is unchanged;
+    tests/test_metrics.py compares against ``observe``.
+    """
+
+    __slots__ = ("_bounds", "_buckets", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._bounds: list[float] = list(child._upper_bounds)
+        self._buckets: list[Callable[[float], None]] = [cell.inc for cell in child._buckets]
+        self._sum: Callable[[float], None] = child._sum.inc
+
+    def observe(self, value: float) -> None:
+        """Add one observation."""
+        self._sum(value)
+        self._buckets[bisect_left(self._bounds, value)](1)
+
+
+def fast_inc(metric: Any) -> Callable[[float], None]:
+    """Return the increment function of a label-less gauge/counter's value cell."""
+    inc: Callable[[float], None] = metric._value.inc
+    return inc
+
+
+_request_children: dict[tuple[str, str, int], tuple[FastHistogram, FastHistogram]] = {}
+_alias_children: dict[str, tuple[FastHistogram, FastHistogram]] = {}
 _exception_children: dict[str, Any] = {}
 
 
-def request_children(method: str, route: str, status: int) -> tuple[Any, Any]:
-    """Return the (duration, response size) histogram children of a request's labels."""
+def request_children(method: str, route: str, status: int) -> tuple[FastHistogram, FastHistogram]:
+    """Return the (duration, response size) histograms of a request's labels (cached)."""
     key = (method, route, status)
     children = _request_children.get(key)
     if children is None:
         children = (
-            REQUEST_DURATION.labels(method, route, str(status)),
-            RESPONSE_SIZE.labels(method, route),
+            FastHistogram(REQUEST_DURATION.labels(method, route, str(status))),
+            FastHistogram(RESPONSE_SIZE.labels(method, route)),
         )
         _request_children[key] = children
     return children
 
 
-def db_children(alias: str) -> tuple[Any, Any]:
-    """Return the (operation duration, queries per request) histogram children of an alias."""
+def db_children(alias: str) -> tuple[FastHistogram, FastHistogram]:
+    """Return the (operation duration, queries per request) histograms of an alias (cached)."""
     children = _alias_children.get(alias)
     if children is None:
         children = _alias_children[alias] = (
-            DB_DURATION.labels(alias),
-            DB_QUERIES_PER_REQUEST.labels(alias),
+            FastHistogram(DB_DURATION.labels(alias)),
+            FastHistogram(DB_QUERIES_PER_REQUEST.labels(alias)),
         )
     return children
 

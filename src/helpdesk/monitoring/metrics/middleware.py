@@ -23,7 +23,6 @@ from collections.abc import Callable
 from time import perf_counter
 
 from django.conf import settings
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from helpdesk.monitoring.metrics.instruments import (
@@ -33,9 +32,10 @@ from helpdesk.monitoring.metrics.instruments import (
     UNMATCHED_ROUTE,
     count_exception,
     db_children,
+    fast_inc,
     request_children,
 )
-from helpdesk.monitoring.metrics.timing import CacheTimer, DbTimer, current_cache_timer
+from helpdesk.monitoring.metrics.timing import RequestTiming, current_timing
 
 logger = logging.getLogger(__name__)
 
@@ -55,53 +55,39 @@ def route_template(route: str) -> str:
 
 
 class MetricsMiddleware:
-    """Measure each request (see the module docstring)."""
+    """Measure each request (see the module docstring).
+
+    The hot path is kept to two clock reads, a context variable, cached label children and
+    direct value increments: the overhead budget is a few microseconds per request
+    (benchmarks/bench_metrics.py).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.exclude = tuple(getattr(settings, "METRICS_EXCLUDE_PATHS", ("/metrics",)))
         self.slow = float(getattr(settings, "SLOW_REQUEST_SECONDS", 1.0))
-        self.databases = tuple((alias, *db_children(alias)) for alias in settings.DATABASES)
+        self.in_flight = fast_inc(ACTIVE_REQUESTS)
+        self.queries_per_request = db_children("default")[1].observe
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith(self.exclude):
             return self.get_response(request)
         start = perf_counter()
-        ACTIVE_REQUESTS.inc()
-        timers = [DbTimer(alias, duration) for alias, duration, _ in self.databases]
-        wrapped = [connections[timer.alias].execute_wrappers for timer in timers]
-        for wrappers, timer in zip(wrapped, timers, strict=True):
-            wrappers.append(timer)
-        cache_timer = CacheTimer()
-        token = current_cache_timer.set(cache_timer)
+        self.in_flight(1)
+        timing = RequestTiming()
+        token = current_timing.set(timing)
         try:
             response = self.get_response(request)
         finally:
-            current_cache_timer.reset(token)
-            for wrappers, timer in zip(wrapped, timers, strict=True):
-                wrappers.remove(timer)
-            ACTIVE_REQUESTS.dec()
+            current_timing.reset(token)
+            self.in_flight(-1)
         elapsed = perf_counter() - start
-        self._record(request, response, elapsed, timers, cache_timer.seconds)
-        return response
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        """Count the view's exception by class; Django still turns it into a response."""
-        count_exception(exception)
-
-    def _record(
-        self,
-        request: HttpRequest,
-        response: HttpResponse,
-        elapsed: float,
-        timers: list[DbTimer],
-        cache_seconds: float,
-    ) -> None:
-        method = request.method or ""
+        method = request.method
         if method not in KNOWN_METHODS:
             method = OTHER_METHOD
         match = request.resolver_match
-        route = route_template(match.route) if match is not None else UNMATCHED_ROUTE
+        route = UNMATCHED_ROUTE if match is None else route_template(match.route)
         status = response.status_code
         duration, size = request_children(method, route, status)
         duration.observe(elapsed)
@@ -111,35 +97,62 @@ class MetricsMiddleware:
                 size.observe(int(length))
         else:
             size.observe(len(response.content))
-        queries = 0
-        db_seconds = 0.0
-        for timer, (_, _, per_request) in zip(timers, self.databases, strict=True):
-            per_request.observe(timer.queries)
-            queries += timer.queries
-            db_seconds += timer.seconds
+        queries = timing.queries
+        db_seconds = timing.db_seconds
+        self.queries_per_request(queries)
+        if timing.other_aliases is not None:
+            for alias, (count, seconds) in timing.other_aliases.items():
+                db_children(alias)[1].observe(count)
+                queries += int(count)
+                db_seconds += seconds
         response["X-Response-Time"] = f"{elapsed:.3f}s"
         response["Server-Timing"] = (
-            f"app;dur={elapsed * 1000:.1f}, "
-            f'db;dur={db_seconds * 1000:.1f};desc="{queries} queries", '
-            f"cache;dur={cache_seconds * 1000:.1f}"
+            f'app;dur={elapsed * 1000:.1f}, db;dur={db_seconds * 1000:.1f};desc="{queries} '
+            f'queries", cache;dur={timing.cache_seconds * 1000:.1f}'
         )
         if elapsed >= self.slow:
-            logger.warning(
-                "slow request: %s %s answered %s in %.3fs (%d queries, %.3fs in the database)",
-                method,
-                route,
-                status,
-                elapsed,
-                queries,
-                db_seconds,
-                extra={
-                    "event.action": "slow_request",
-                    "http.request.method": method,
-                    "http.route": route,
-                    "http.response.status_code": status,
-                    "event.duration": int(elapsed * 1e9),
-                    "helpdesk.db.duration_ms": round(db_seconds * 1000, 3),
-                    "helpdesk.db.queries": queries,
-                    "helpdesk.cache.duration_ms": round(cache_seconds * 1000, 3),
-                },
+            self._log_slow(
+                method=method,
+                route=route,
+                status=status,
+                elapsed=elapsed,
+                queries=queries,
+                db_seconds=db_seconds,
+                timing=timing,
             )
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Count the view's exception by class; Django still turns it into a response."""
+        count_exception(exception)
+
+    @staticmethod
+    def _log_slow(
+        *,
+        method: str,
+        route: str,
+        status: int,
+        elapsed: float,
+        queries: int,
+        db_seconds: float,
+        timing: RequestTiming,
+    ) -> None:
+        logger.warning(
+            "slow request: %s %s answered %s in %.3fs (%d queries, %.3fs in the database)",
+            method,
+            route,
+            status,
+            elapsed,
+            queries,
+            db_seconds,
+            extra={
+                "event.action": "slow_request",
+                "http.request.method": method,
+                "http.route": route,
+                "http.response.status_code": status,
+                "event.duration": int(elapsed * 1e9),
+                "helpdesk.db.duration_ms": round(db_seconds * 1000, 3),
+                "helpdesk.db.queries": queries,
+                "helpdesk.cache.duration_ms": round(timing.cache_seconds * 1000, 3),
+            },
+        )

@@ -1,9 +1,11 @@
 """Per-request timing of database and cache work, read by the metrics middleware.
 
-``DbTimer`` is a ``connection.execute_wrapper``: it times every query on one alias, counts it
-for the request and records ``db_client_operation_duration_seconds`` and errors. The cache
-backends (``helpdesk.monitoring.metrics.cache``) add their time to the request's
-``CacheTimer``, found through a context variable so they need no reference to the request.
+``MetricsMiddleware`` puts a ``RequestTiming`` in a context variable for the request. The
+database wrapper (installed once per connection through ``connection_created``, so a request
+pays nothing to set it up) times every query, records ``db_client_operation_duration_seconds``
+and errors, and adds to the current request's figures; the cache backends
+(``helpdesk.monitoring.metrics.cache``) add their time the same way. Outside a request (the
+worker, management commands) queries are still measured, just not attributed.
 """
 
 from __future__ import annotations
@@ -14,35 +16,39 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
 
-from helpdesk.monitoring.metrics.instruments import DB_ERRORS
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from helpdesk.monitoring.metrics.instruments import DB_ERRORS, db_children
 
 logger = logging.getLogger(__name__)
 
 
-class CacheTimer:
-    """Seconds spent in cache calls during one request."""
+class RequestTiming:
+    """Database and cache figures of one request (the default alias in slots, others aside)."""
 
-    __slots__ = ("seconds",)
+    __slots__ = ("cache_seconds", "db_seconds", "other_aliases", "queries")
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.queries = 0
+        self.db_seconds = 0.0
+        self.cache_seconds = 0.0
+        # alias -> [queries, seconds] for databases other than "default" (rare: built lazily).
+        self.other_aliases: dict[str, list[float]] | None = None
 
 
-current_cache_timer: ContextVar[CacheTimer | None] = ContextVar(
-    "helpdesk_cache_timer", default=None
+current_timing: ContextVar[RequestTiming | None] = ContextVar(
+    "helpdesk_request_timing", default=None
 )
 
 
-class DbTimer:
-    """Time and count the queries of one database alias (an execute wrapper)."""
+class QueryTimer:
+    """An execute wrapper for one connection: time, count and attribute each query."""
 
-    __slots__ = ("alias", "duration", "queries", "seconds")
+    __slots__ = ("alias", "observe")
 
-    def __init__(self, alias: str, duration: Any) -> None:
+    def __init__(self, alias: str) -> None:
         self.alias = alias
-        self.duration = duration
-        self.queries = 0
-        self.seconds = 0.0
+        self.observe = db_children(alias)[0].observe
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -55,6 +61,21 @@ class DbTimer:
             raise
         finally:
             elapsed = perf_counter() - start
-            self.queries += 1
-            self.seconds += elapsed
-            self.duration.observe(elapsed)
+            self.observe(elapsed)
+            timing = current_timing.get()
+            if timing is not None:
+                if self.alias == "default":
+                    timing.queries += 1
+                    timing.db_seconds += elapsed
+                else:
+                    if timing.other_aliases is None:
+                        timing.other_aliases = {}
+                    figures = timing.other_aliases.setdefault(self.alias, [0, 0.0])
+                    figures[0] += 1
+                    figures[1] += elapsed
+
+
+def install(connection: BaseDatabaseWrapper, **_: Any) -> None:
+    """Put a QueryTimer on a connection (``connection_created`` receiver; idempotent)."""
+    if not any(isinstance(w, QueryTimer) for w in connection.execute_wrappers):
+        connection.execute_wrappers.append(QueryTimer(connection.alias))

@@ -185,9 +185,9 @@ def test_it_counts_queries_and_reports_them_in_server_timing(bob: Any, make_tick
     assert response["X-Response-Time"].endswith("s")
     # Every query is timed, the scrape's own collectors' too: at least the request's.
     name = "db_client_operation_duration_seconds_count"
-    assert value(after, name, db_alias="default") - value(
-        before, name, db_alias="default"
-    ) >= len(queries)
+    assert value(after, name, db_alias="default") - value(before, name, db_alias="default") >= len(
+        queries
+    )
     per_request = "db_client_queries_per_request_sum"
     # The scrape itself runs queries too (business collector), but outside a measured request.
     assert value(after, per_request, db_alias="default") - value(

@@ -13,9 +13,13 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 logger = logging.getLogger(__name__)
+
+# `_created` series double the single-process output and do not exist in multiprocess mode;
+# Prometheus does not need them to handle counter resets.
+disable_created_metrics()
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0)

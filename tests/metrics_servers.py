@@ -53,6 +53,10 @@ def gunicorn_server(
             "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
         }
     )
+    # A previous run's file: the server must empty the folder when it starts.
+    stale = data / "prometheus-multiproc" / "counter_999999.db"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"stale")
     bindir = Path(sys.executable).parent
     subprocess.run(
         [str(bindir / "helpdesk"), "migrate", "-v0"],

@@ -37,6 +37,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import mark_process_dead
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
@@ -169,7 +170,7 @@ class _Family:
         self.stamps: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
 
 
-class MultiProcessReader:
+class MultiProcessReader(Collector):
     """Read a multiprocess folder: ``render_text()`` for scrapes, ``collect()`` for the rest.
 
     Usable as a prometheus_client collector (``registry.register(reader)``); the merge rules

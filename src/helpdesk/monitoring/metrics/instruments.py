@@ -109,7 +109,7 @@ def fast_inc(metric: Any) -> Callable[[float], None]:
     return inc
 
 
-_request_children: dict[tuple[str, str, int], tuple[FastHistogram, FastHistogram]] = {}
+REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[FastHistogram, FastHistogram]] = {}
 _alias_children: dict[str, tuple[FastHistogram, FastHistogram]] = {}
 _exception_children: dict[str, Any] = {}
 
@@ -117,13 +117,13 @@ _exception_children: dict[str, Any] = {}
 def request_children(method: str, route: str, status: int) -> tuple[FastHistogram, FastHistogram]:
     """Return the (duration, response size) histograms of a request's labels (cached)."""
     key = (method, route, status)
-    children = _request_children.get(key)
+    children = REQUEST_CHILDREN.get(key)
     if children is None:
         children = (
             FastHistogram(REQUEST_DURATION.labels(method, route, str(status))),
             FastHistogram(RESPONSE_SIZE.labels(method, route)),
         )
-        _request_children[key] = children
+        REQUEST_CHILDREN[key] = children
     return children
 
 

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from time import perf_counter
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from helpdesk.monitoring.metrics.instruments import (
     ACTIVE_REQUESTS,
     KNOWN_METHODS,
     OTHER_METHOD,
+    REQUEST_CHILDREN,
     UNMATCHED_ROUTE,
     count_exception,
     db_children,
@@ -87,11 +88,16 @@ class MetricsMiddleware:
         if method not in KNOWN_METHODS:
             method = OTHER_METHOD
         match = request.resolver_match
-        route = UNMATCHED_ROUTE if match is None else route_template(match.route)
+        if match is None:
+            route = UNMATCHED_ROUTE
+        else:
+            route = _routes.get(match.route) or route_template(match.route)
         status = response.status_code
-        duration, size = request_children(method, route, status)
+        duration, size = REQUEST_CHILDREN.get((method, route, status)) or request_children(
+            method, route, status
+        )
         duration.observe(elapsed)
-        if isinstance(response, StreamingHttpResponse):
+        if response.streaming:
             length = response.get("Content-Length")
             if length is not None and length.isdigit():
                 size.observe(int(length))

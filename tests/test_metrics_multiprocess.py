@@ -189,6 +189,16 @@ def test_it_sums_requests_over_gunicorn_workers(
     assert _count(_scrape(base, token), "api/v1/tickets/") == 50
     assert not (folder / f"histogram_{victim}.db").exists()
 
+    # OpenMetrics from the same files.
+    response = requests.get(
+        f"{base}/metrics",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/openmetrics-text"},
+        timeout=10,
+    )
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
+    assert "http_server_request_duration_seconds_count{" in response.text
+
 
 # ---- a real Prometheus scraping the app with bearer auth ------------------------------------
 

@@ -11,7 +11,7 @@
    MultiProcessCollector + generate_latest against ours (compaction at worker exit +
    MultiProcessReader). Goal: ≤ 50 ms at 10 k series.
 
-Run: .venv/bin/python benchmarks/bench_metrics.py [--quick]
+Run: .venv/bin/python benchmarks/bench_metrics.py [--quick] [--requests-only|--scrapes-only]
 """
 
 from __future__ import annotations
@@ -277,8 +277,10 @@ def bench_scrapes() -> None:
 def main() -> int:
     setup_django()
     try:
-        bench_requests()
-        bench_scrapes()
+        if "--scrapes-only" not in sys.argv:
+            bench_requests()
+        if "--requests-only" not in sys.argv:
+            bench_scrapes()
     finally:
         shutil.rmtree(_tmp, ignore_errors=True)
     return 0

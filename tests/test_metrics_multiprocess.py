@@ -29,13 +29,13 @@ WRITER = textwrap.dedent(
     import os, sys
     from prometheus_client import Counter, Gauge, Histogram, Summary
     n = int(sys.argv[1])
+    modes = sys.argv[2].split(",")
     c = Counter("jobs", "Jobs done.", ["kind", "note"])
     h = Histogram("latency_seconds", "Latency.", ["route"], buckets=(0.25, 1, 2.5))
     s = Summary("payload_bytes", "Payload.", ["route"])
     gauges = {
         mode: Gauge(f"g_{mode}", f"Gauge {mode}.", ["k"], multiprocess_mode=mode)
-        for mode in ("all", "liveall", "sum", "livesum", "max", "livemax", "min", "livemin",
-                     "mostrecent", "livemostrecent")
+        for mode in modes
     }
     for i in range(n):
         c.labels("a", 'quote " back \\\\ nl \\n ünï').inc(1.25)
@@ -49,14 +49,17 @@ WRITER = textwrap.dedent(
 )
 
 
-def _writers(directory: Path, counts: list[int]) -> list[int]:
+ALL_MODES = "all,liveall,sum,livesum,max,livemax,min,livemin,mostrecent,livemostrecent"
+
+
+def _writers(directory: Path, counts: list[int], modes: str = ALL_MODES) -> list[int]:
     """Run one writer process per count; return their pids."""
     pids = []
     for n in counts:
         before = set(directory.glob("counter_*.db"))
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
         subprocess.run(
-            [sys.executable, "-c", WRITER, str(n)], env=env, check=True, capture_output=True
+            [sys.executable, "-c", WRITER, str(n), modes], env=env, check=True, capture_output=True
         )
         (new,) = set(directory.glob("counter_*.db")) - before
         pids.append(int(new.stem.split("_")[1]))
@@ -76,6 +79,28 @@ def test_it_renders_exactly_what_prometheus_client_renders(tmp_path: Path) -> No
     assert 'note="quote \\" back \\\\ nl \\n ünï"' in ours
     collector = MultiProcessCollector(None, path=str(tmp_path))
     assert list(MultiProcessReader(str(tmp_path)).collect()) == list(collector.collect())
+
+
+def test_it_renders_identically_from_its_cached_layout(tmp_path: Path) -> None:
+    from prometheus_client.mmap_dict import MmapedDict
+
+    from helpdesk.monitoring.metrics import multiprocess
+
+    pids = _writers(tmp_path, [5, 9], modes="sum,livesum")
+    reader = MultiProcessReader(str(tmp_path))
+    assert reader.render_text() == _theirs(tmp_path)
+    assert str(tmp_path) in multiprocess._PLANS  # sums only: the layout is planned
+    # A live worker's values change in place: same layout, new values.
+    store = MmapedDict(str(tmp_path / f"counter_{pids[0]}.db"))
+    for key, value, _ts in list(store.read_all_values()):
+        store.write_value(key, value + 2.5, 0.0)
+    store.close()
+    assert reader.render_text() == _theirs(tmp_path)
+    # A new worker adds files and series: the layout is planned again.
+    _writers(tmp_path, [17], modes="sum,livesum")
+    assert reader.render_text() == _theirs(tmp_path)
+    compact(str(tmp_path), pids)
+    assert reader.render_text() == _theirs(tmp_path)
 
 
 def test_it_compacts_dead_workers_without_changing_the_output(tmp_path: Path) -> None:

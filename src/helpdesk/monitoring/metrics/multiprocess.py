@@ -96,19 +96,34 @@ def _locked(path: str, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _read_file(filename: str) -> bytes:
+def _read_file(filename: str) -> tuple[int, bytes]:
+    """Return the file's inode and its used bytes."""
     with open(filename, "rb") as fh:
+        inode = os.fstat(fh.fileno()).st_ino
         head = fh.read(4096)
         if len(head) < 8:
-            return b""
+            return inode, b""
         used = _INT(head, 0)[0]
         if used > len(head):
             head += fh.read(used - len(head))
-    return head[:used]
+    return inode, head[:used]
 
 
-def _entries(data: bytes) -> Iterator[tuple[bytes, float, float]]:
-    """Yield (raw key, value, timestamp) of one file's contents (format of MmapedDict)."""
+class _File:
+    """One metrics file as read for a scrape."""
+
+    __slots__ = ("data", "inode", "name", "parts", "typ")
+
+    def __init__(self, name: str, parts: list[str], inode: int, data: bytes) -> None:
+        self.name = name
+        self.parts = parts
+        self.typ = parts[0]
+        self.inode = inode
+        self.data = data
+
+
+def _entries(data: bytes) -> Iterator[tuple[bytes, float, float, int]]:
+    """Yield (raw key, value, timestamp, value offset) of one file (format of MmapedDict)."""
     used = len(data)
     pos = 8
     while pos < used:
@@ -119,8 +134,8 @@ def _entries(data: bytes) -> Iterator[tuple[bytes, float, float]]:
         key = data[pos : pos + length]
         pos += length + (8 - (length + 4) % 8)
         value, timestamp = _DOUBLES(data, pos)
+        yield key, value, timestamp, pos
         pos += 16
-        yield key, value, timestamp
 
 
 def _parse_key(raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...], str, float | None]:
@@ -170,6 +185,126 @@ class _Family:
         self.stamps: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
 
 
+def _header(family: _Family) -> str:
+    mname = family.name + "_total" if family.typ == "counter" else family.name
+    help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {mname} {help_text}\n# TYPE {mname} {family.typ}\n"
+
+
+_FORMATTED: dict[float, str] = {}
+
+
+def _format(value: float) -> str:
+    """floatToGoString, memoised: counts repeat a lot between series and scrapes."""
+    text = _FORMATTED.get(value)
+    if text is None:
+        if len(_FORMATTED) > _CACHE_LIMIT:
+            _FORMATTED.clear()
+        text = _FORMATTED[value] = floatToGoString(value)
+    return text
+
+
+# Line kinds of a plan: static text, a series' value, the first / next cumulative bucket, and
+# a histogram's count (the last cumulative value).
+_TEXT, _VALUE, _FIRST_BUCKET, _BUCKET, _COUNT = range(5)
+_SUMMED_GAUGES = ("sum", "livesum")
+
+
+class _Plan:
+    """Where each value of each file goes, and the output lines, for one folder layout."""
+
+    __slots__ = ("files", "lines", "signature", "slots")
+
+    def __init__(self, signature: tuple[tuple[str, int, int], ...]) -> None:
+        self.signature = signature
+        self.slots: dict[tuple[Any, ...], int] = {}
+        self.lines: list[tuple[int, str, int]] = []
+        self.files: list[tuple[struct.Struct, list[int]]] = []
+
+    def _slot(self, key: tuple[Any, ...]) -> int:
+        return self.slots.setdefault(key, len(self.slots))
+
+    @classmethod
+    def build(
+        cls,
+        signature: tuple[tuple[str, int, int], ...],
+        families: dict[str, _Family],
+        files: list[_File],
+    ) -> _Plan | None:
+        """Return the plan of merged ``families`` read from ``files`` (None: unsupported).
+
+        Only sums are planned (counters, histograms, summaries, sum/livesum gauges); folders
+        with other gauge modes are rendered by the general merge every time.
+        """
+        plan = cls(signature)
+        lines = plan.lines
+        for family in families.values():
+            if family.typ == "gauge" and family.mode not in _SUMMED_GAUGES:
+                return None
+            lines.append((_TEXT, _header(family), -1))
+            for labels in family.buckets:
+                family.groups.setdefault(labels, {})
+            for labels, group in family.groups.items():
+                text = _label_string(labels)
+                for name in group:
+                    lines.append(
+                        (_VALUE, f"{name}{text} ", plan._slot((family.name, labels, name)))
+                    )
+                bounds = sorted(family.buckets.get(labels, ()))
+                for index, bound in enumerate(bounds):
+                    le = _label_string((*labels, ("le", floatToGoString(bound))))
+                    kind = _FIRST_BUCKET if index == 0 else _BUCKET
+                    slot = plan._slot((family.name, labels, family.name + "_bucket", bound))
+                    lines.append((kind, f"{family.name}_bucket{le} ", slot))
+                if bounds:
+                    lines.append((_COUNT, f"{family.name}_count{text} ", -1))
+        for file in files:
+            histogram = file.typ == "histogram"
+            fmt = ["="]
+            at = 0
+            slots: list[int] = []
+            for raw, _value, _ts, pos in _entries(file.data):
+                parsed = _parse_key(raw)
+                key: tuple[Any, ...] = (parsed[0], parsed[2], parsed[1])
+                if histogram and parsed[4] is not None:
+                    key = (*key, parsed[4])
+                found = plan.slots.get(key)
+                if found is None:
+                    return None
+                fmt.append(f"{pos - at}xd" if pos > at else "d")
+                at = pos + 8
+                slots.append(found)
+            plan.files.append((struct.Struct("".join(fmt)), slots))
+        return plan
+
+    def render(self, files: list[_File]) -> str:
+        """Return the text for the current values of ``files`` (same layout as the plan)."""
+        acc = [0.0] * len(self.slots)
+        for (layout, slots), file in zip(self.files, files, strict=True):
+            for slot, value in zip(slots, layout.unpack_from(file.data), strict=True):
+                acc[slot] += value
+        out: list[str] = []
+        append = out.append
+        cumulative = 0.0
+        for kind, text, slot in self.lines:
+            if kind == _VALUE:
+                append(f"{text}{_format(acc[slot])}\n")
+            elif kind == _TEXT:
+                append(text)
+            elif kind == _FIRST_BUCKET:
+                cumulative = 0.0 + acc[slot]
+                append(f"{text}{_format(cumulative)}\n")
+            elif kind == _BUCKET:
+                cumulative += acc[slot]
+                append(f"{text}{_format(cumulative)}\n")
+            else:
+                append(f"{text}{_format(cumulative)}\n")
+        return "".join(out)
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
 class MultiProcessReader(Collector):
     """Read a multiprocess folder: ``render_text()`` for scrapes, ``collect()`` for the rest.
 
@@ -183,23 +318,28 @@ class MultiProcessReader(Collector):
             raise ValueError(f"multiprocess folder {path!r} does not exist")
         self.path = path
 
-    def _merge(self) -> dict[str, _Family]:
-        families: dict[str, _Family] = {}
+    def _read(self) -> list[_File]:
+        """Read every file of the folder (in glob order, as prometheus_client does)."""
+        files: list[_File] = []
         with _locked(self.path, exclusive=False):
-            files = glob.glob(os.path.join(self.path, "*.db"))
-            for filename in files:
+            for filename in glob.glob(os.path.join(self.path, "*.db")):
                 parts = os.path.basename(filename).split("_")
-                typ = parts[0]
                 try:
-                    data = _read_file(filename)
+                    inode, data = _read_file(filename)
                 except FileNotFoundError:
-                    if typ == "gauge" and parts[1].startswith("live"):
+                    if parts[0] == "gauge" and parts[1].startswith("live"):
                         continue  # a worker died between the glob and now
                     raise
-                if typ == "gauge":
-                    self._merge_gauge(families, data, parts[1], parts[2][:-3])
-                else:
-                    self._merge_sums(families, data, typ)
+                files.append(_File(filename, parts, inode, data))
+        return files
+
+    def _merge(self, files: list[_File]) -> dict[str, _Family]:
+        families: dict[str, _Family] = {}
+        for file in files:
+            if file.typ == "gauge":
+                self._merge_gauge(families, file.data, file.parts[1], file.parts[2][:-3])
+            else:
+                self._merge_sums(families, file.data, file.typ)
         return families
 
     @staticmethod
@@ -211,7 +351,7 @@ class MultiProcessReader(Collector):
 
     def _merge_sums(self, families: dict[str, _Family], data: bytes, typ: str) -> None:
         histogram = typ == "histogram"
-        for raw, value, _ts in _entries(data):
+        for raw, value, _ts, _pos in _entries(data):
             parsed = _parse_key(raw)
             family = families.get(parsed[0])
             if family is None:
@@ -232,7 +372,7 @@ class MultiProcessReader(Collector):
 
     def _merge_gauge(self, families: dict[str, _Family], data: bytes, mode: str, pid: str) -> None:
         keep_pid = mode in ("all", "liveall")
-        for raw, value, timestamp in _entries(data):
+        for raw, value, timestamp, _pos in _entries(data):
             parsed = _parse_key(raw)
             family = self._family(families, parsed, "gauge")
             family.mode = mode
@@ -276,13 +416,29 @@ class MultiProcessReader(Collector):
             yield labels, rows
 
     def render_text(self) -> str:
-        """Return the folder's metrics in the Prometheus text format (as generate_latest)."""
+        """Return the folder's metrics in the Prometheus text format (as generate_latest).
+
+        The layout of the files (which series sits at which offset) only changes when a
+        worker writes a new series or the set of files changes; the plan built from it is
+        kept, and a scrape with the same layout just unpacks the values and formats lines.
+        """
+        files = self._read()
+        signature = tuple((f.name, f.inode, len(f.data)) for f in files)
+        plan = _PLANS.get(self.path)
+        if plan is None or plan.signature != signature:
+            families = self._merge(files)
+            plan = _Plan.build(signature, families, files)
+            if plan is None:
+                _PLANS.pop(self.path, None)
+                return self._render(families)
+            _PLANS[self.path] = plan
+        return plan.render(files)
+
+    def _render(self, families: dict[str, _Family]) -> str:
         out: list[str] = []
         append = out.append
-        for family in self._merge().values():
-            mname = family.name + "_total" if family.typ == "counter" else family.name
-            help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
-            append(f"# HELP {mname} {help_text}\n# TYPE {mname} {family.typ}\n")
+        for family in families.values():
+            append(_header(family))
             tails = dict(self._histogram_tail(family)) if family.typ == "histogram" else {}
             for labels, group in family.groups.items():
                 text = _label_string(labels)
@@ -298,7 +454,7 @@ class MultiProcessReader(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Yield prometheus_client Metric objects (for OpenMetrics and other consumers)."""
-        for family in self._merge().values():
+        for family in self._merge(self._read()).values():
             metric = Metric(family.name, family.help, family.typ)
             tails = dict(self._histogram_tail(family)) if family.typ == "histogram" else {}
             for labels, group in family.groups.items():

@@ -11,8 +11,10 @@ to scrape with each restart. Two things keep it flat:
   not run at scrape time: a pid that looks dead from the web container may be a live process
   in another PID namespace sharing the folder, and compacting a live file loses its writes.
 - ``MultiProcessReader`` reads the folder with the same merge rules as prometheus_client, but
-  without building a ``Sample`` per value, and renders the text format straight from cached
-  label strings. Its output is byte-identical to ``generate_latest`` over a
+  without building a ``Sample`` per value. It keeps a plan of the files' layout (which series
+  sits at which offset, and the output lines with their label strings); while the layout is
+  unchanged a scrape unpacks each file's values with one ``struct`` call, sums them into
+  slots and formats the lines. Its output is byte-identical to ``generate_latest`` over a
   ``MultiProcessCollector`` (tests/test_metrics_multiprocess.py proves it).
 
 Readers take a shared lock and compaction an exclusive one on ``.lock`` in the folder, so a

@@ -12,6 +12,7 @@ import random
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,8 +24,14 @@ class HttpReceiver:
     """A Slack-compatible webhook receiver that fails ``failure_rate`` of requests."""
 
     def __init__(
-        self, failure_rate: float = 0.0, status: int = 200, body: bytes = b"ok", delay: float = 0
+        self,
+        failure_rate: float = 0.0,
+        status: int = 200,
+        body: bytes = b"ok",
+        delay: float = 0,
+        get: Callable[[], bytes] | None = None,
     ) -> None:
+        self.get = get  # answers GET with its result (a scrape target), else 404
         self.failure_rate = failure_rate
         self.status = status
         self.body = body
@@ -36,6 +43,14 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = receiver.get() if receiver.get else b"not found"
+                self.send_response(200 if receiver.get else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)

@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
+from helpdesk.monitoring.logging import redaction
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, lookup
 from helpdesk.monitoring.logging.redaction import Redactor
@@ -421,3 +422,123 @@ def test_it_labels_lines_of_a_background_job(captured: Captured) -> None:
     assert len(inside["labels"]["run_id"]) == 32
     assert "http" not in inside
     assert "labels" not in outside
+
+
+def test_it_keeps_the_fields_of_records_with_different_layouts() -> None:
+    """The formatter remembers per record layout which field is what: layouts never mix."""
+    formatter = ECSFormatter(service=SERVICE)
+    for index in range(300):  # more layouts than the formatter remembers
+        record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "hi", (), None)
+        record.__dict__[f"labels.k{index}"] = index
+        record.__dict__["url.path"] = None if index % 2 else f"/p/{index}?token=abcdef"
+        event = json.loads(formatter.format(record))
+        assert event["labels"] == {f"k{index}": index}
+        if index % 2:
+            assert "url" not in event
+        else:
+            assert event["url"]["path"] == f"/p/{index}?token=[REDACTED]"
+
+
+def test_it_trusts_ecs_category_and_type_lists_but_caps_them() -> None:
+    record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "hi", (), None)
+    record.__dict__.update(
+        {
+            "event.category": ["web"],
+            "event.type": ["access", "x" * 1000],
+            "event.action": ["token=abcdef123"],  # not a trusted field: scanned
+        }
+    )
+    event = json.loads(ECSFormatter(max_field_chars=500).format(record))
+    assert event["event"]["category"] == ["web"]
+    assert event["event"]["type"][0] == "access"
+    assert event["event"]["type"][1].endswith("…[truncated, 1000 chars]")
+    assert event["event"]["action"] == ["token=[REDACTED]"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *redaction._PARAM_NAMES.replace("api_?key", "api_key|apikey").split("|"),
+        "to\u212aen",  # KELVIN SIGN: case-insensitive matching takes it for "k"
+    ],
+)
+def test_it_never_skips_the_patterns_for_a_secret_parameter(name: str) -> None:
+    """The cheap pre-check in front of the regex must let every parameter name through."""
+    for text in (f"{name}=s3cr3t-value", f"x {name}: s3cr3t-value", f"a=1&{name.upper()}=s3cr3t"):
+        cleaned = Redactor().text(text)
+        assert "s3cr3t" not in cleaned, text
+        assert "[REDACTED]" in cleaned
+
+
+def test_it_leaves_text_without_a_secret_as_it_is() -> None:
+    redactor = Redactor(literal_secrets=["literal-secret-1"])
+    for text in ("page=2&sort=-created", "GET /api/v1/tickets/ 200", "Mozilla/5.0 (X11)"):
+        assert redactor.text(text) == text
+    assert redactor.text("page=2 literal-secret-1") == "page=2 [REDACTED]"
+    assert redactor.text("postgres://app:pw-123@db/x") == "postgres://app:[REDACTED]@db/x"
+
+
+def test_it_writes_access_lines_through_the_record_factory(captured: Captured, db: None) -> None:
+    """A record factory (OpenTelemetry's, say) sees the access line like any other."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.__dict__["trace.id"] = "0af7651916cd43dd8448eb211c80319c"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        Client().get("/api/v1/tickets/?page=2")
+    finally:
+        logging.setLogRecordFactory(previous)
+    [access] = captured.access()
+    assert get(access, "trace.id") == "0af7651916cd43dd8448eb211c80319c"
+    assert get(access, "url.query") == "page=2"
+    assert get(access, "event.category") == ["web"]
+    assert get(access, "log.origin.function") == "access_log"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # A plain layout: nested by the layout's precomputed tree.
+        (
+            {"http.request.id": "r1", "http.request.method": "GET", "user.id": "7"},
+            {"http": {"request": {"id": "r1", "method": "GET"}}, "user": {"id": "7"}},
+        ),
+        # The same names with a value left out, or given as a dict.
+        (
+            {"http.request.id": "r1", "http.request.method": None, "user.id": "7"},
+            {"http": {"request": {"id": "r1"}}, "user": {"id": "7"}},
+        ),
+        (
+            {"http.request.id": "r1", "http.request.method": "GET", "user": {"id": "7"}},
+            {"http": {"request": {"id": "r1", "method": "GET"}}, "user": {"id": "7"}},
+        ),
+        # Fields that extend standard objects (service.*, log.*) merge into them.
+        (
+            {"service.node.name": "web-1", "log.origin.file.line": 3},
+            {"service": {"name": "helpdesk", "node": {"name": "web-1"}}},
+        ),
+        # Clashing fields keep the plain value under labels.
+        ({"user": "bob", "user.id": "7"}, {"user": {"id": "7"}, "labels": {"user": "bob"}}),
+    ],
+)
+def test_it_nests_dotted_fields_the_same_on_every_line(
+    extra: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    formatter = ECSFormatter(service={"service.name": "helpdesk"})
+    lines = []
+    for _ in range(3):  # the first line of a layout works out its tree, later lines use it
+        record = logging.LogRecord("helpdesk.x", logging.INFO, __file__, 1, "hi", (), None)
+        record.__dict__.update(extra)
+        lines.append(json.loads(formatter.format(record)))
+    for line in lines:
+        line.pop("@timestamp")
+    assert lines[0] == lines[1] == lines[2]
+    event = lines[0]
+    for key, value in expected.items():
+        assert event[key] == value
+    assert event["log"]["logger"] == "helpdesk.x"
+    assert event["log"]["origin"]["file"]["line"] == extra.get("log.origin.file.line", 1)

@@ -51,6 +51,7 @@ def start() -> int:
         f"  DB stats     {base}/api/v1/monitoring/database/ (staff) or `helpdesk db-stats`\n"
         f"  System       {base}/api/v1/monitoring/system/ (staff) or `helpdesk system-check`\n"
         f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
+        f"  Health       {base}/health/live  {base}/health/ready  {base}/health/ (details: staff)\n"
         f"  Metrics      {base}/metrics  (Authorization: Bearer {settings.METRICS_TOKEN})\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return start()
     if command == "serve":
         return serve()
+    if command == "healthcheck":
+        from helpdesk.monitoring.health.cli import main as healthcheck
+
+        return healthcheck(argv[2:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     from django.core.management import execute_from_command_line
 

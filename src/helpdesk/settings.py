@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
     "helpdesk.monitoring.metrics.middleware.MetricsMiddleware",
     "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
+    "helpdesk.monitoring.health.middleware.HealthProbeMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -257,6 +258,7 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.database.collector.DatabaseCollector",
     "helpdesk.monitoring.system.collector.SystemCollector",
     "helpdesk.monitoring.alerting.collector.AlertingCollector",
+    "helpdesk.monitoring.health.collector.HealthCollector",
     "helpdesk.monitoring.metrics.business.BusinessCollector",
     "helpdesk.monitoring.metrics.business.BuildInfoCollector",
 ]
@@ -323,6 +325,35 @@ ALERT_HTTP_MIN_REQUESTS = env_int("ALERT_HTTP_MIN_REQUESTS", 20, minimum=1)
 ALERT_HTTP_FOR_SECONDS = env_float("ALERT_HTTP_FOR_SECONDS", 60.0)
 WORKER_DELIVERY_INTERVAL_SECONDS = env_float("WORKER_DELIVERY_INTERVAL_SECONDS", 1.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 60.0)
+
+# Health checks (helpdesk.monitoring.health, docs/health.md): /health/live, /health/ready,
+# /health/. Checks are configured here in code; thresholds, deadlines and the token come from
+# the environment. Each entry: dotted path, "critical" (fails readiness; else only warns),
+# optional "deadline" seconds and "options" passed to the check.
+HEALTH_DEADLINE_SECONDS = env_float("HEALTH_DEADLINE_SECONDS", 2.0)
+HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 2.0)
+HEALTH_LOG_INTERVAL_SECONDS = env_float("HEALTH_LOG_INTERVAL_SECONDS", 60.0)
+HEALTH_DISK_WARN_PERCENT = env_float("HEALTH_DISK_WARN_PERCENT", 90.0)
+HEALTH_DISK_FAIL_PERCENT = env_float("HEALTH_DISK_FAIL_PERCENT", 95.0)
+HEALTH_NON_CRITICAL = env_list("HEALTH_NON_CRITICAL")
+HEALTH_SERVICE_ID = env_str("HEALTH_SERVICE_ID", "helpdesk")
+HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+if HEALTH_DEADLINE_SECONDS <= 0 or HEALTH_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("HEALTH_DEADLINE_SECONDS must be > 0, HEALTH_CACHE_SECONDS >= 0")
+if not 0 < HEALTH_DISK_WARN_PERCENT <= HEALTH_DISK_FAIL_PERCENT <= 100:
+    raise ImproperlyConfigured(
+        "HEALTH_DISK_WARN_PERCENT must be > 0 and <= HEALTH_DISK_FAIL_PERCENT (at most 100)"
+    )
+if PRODUCTION and HEALTH_TOKEN and len(HEALTH_TOKEN) < 32:
+    raise ImproperlyConfigured("HEALTH_TOKEN must be at least 32 characters")
+HEALTH_CHECKS: list[dict[str, Any]] = [
+    {"check": "helpdesk.monitoring.health.checks.DatabaseCheck", "critical": True},
+    {"check": "helpdesk.monitoring.health.checks.MigrationsCheck", "critical": True},
+    {"check": "helpdesk.monitoring.health.checks.CacheCheck", "critical": True},
+    {"check": "helpdesk.monitoring.health.checks.DiskCheck", "critical": True},
+    # Without a worker, notifications wait but requests are served: warn only.
+    {"check": "helpdesk.monitoring.health.checks.WorkerHeartbeatCheck", "critical": False},
+]
 
 # Tokens issued by POST /api/v1/auth/token/ expire after this many days (0: never).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=0)
@@ -391,6 +422,8 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     # The health endpoints must answer plain HTTP probes from inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    # Alertmanager posts to its webhook receiver over the internal network, with a Bearer token.
+    SECURE_REDIRECT_EXEMPT += [r"^api/v1/monitoring/alerts/alertmanager/$"]
 
 
 # Prometheus metrics (helpdesk.monitoring.metrics, docs/metrics.md). /metrics takes

@@ -30,6 +30,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("health/", include("helpdesk.monitoring.health.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]
 

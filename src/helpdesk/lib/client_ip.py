@@ -41,6 +41,9 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(out)
 
 
+# Parsing an address is the costly part of resolving, on every request (the access log asks
+# for every one), and the same few peers and proxies come back all the time.
+@lru_cache(maxsize=4096)
 def _clean(value: str) -> str | None:
     """Return a normalised IP address, or None; strips ports and IPv6 brackets."""
     value = value.strip().strip('"')

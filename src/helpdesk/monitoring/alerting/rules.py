@@ -27,11 +27,18 @@ def _optional(module: str) -> Any:
 def default_rules() -> list[evaluator.Rule]:
     """Return the built-in rules with their sources."""
     window = sources.HttpWindow()
+    # The health package's cached checks, when installed, so readiness is computed once.
+    health = _optional("helpdesk.monitoring.health.runner")
+    readiness = (
+        sources.ReadinessSource(checks=health.readiness_statuses)
+        if health is not None
+        else sources.ReadinessSource()
+    )
     rules = [
         evaluator.Rule(
             name="ReadinessCheckFailing",
             severity="critical",
-            source=sources.ReadinessSource(),
+            source=readiness,
             summary="A dependency of the app is unavailable",
             for_seconds=settings.ALERT_DEPENDENCY_FOR_SECONDS,
         ),

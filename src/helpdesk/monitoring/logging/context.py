@@ -24,6 +24,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from helpdesk.lib import request_context
+from helpdesk.lib.client_ip import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ def _user_id(request: HttpRequest) -> str | None:
 
 def request_fields(request: HttpRequest) -> dict[str, Any]:
     """Return the ECS fields that describe ``request`` (method, path, client, agent, user)."""
-    from helpdesk.lib.client_ip import client_ip
-
     fields: dict[str, Any] = {
         "http.request.method": request.method,
         "url.path": request.path,

@@ -21,6 +21,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 _EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
+# (event.category and event.type are lists of ECS's allowed values, written by code.)
 _TRUSTED = frozenset(
     {
         "@timestamp",
@@ -53,6 +55,8 @@ _TRUSTED = frozenset(
         "service.environment",
         "event.dataset",
         "event.kind",
+        "event.category",
+        "event.type",
         "event.outcome",
         "http.request.id",
         "http.version",
@@ -60,6 +64,23 @@ _TRUSTED = frozenset(
         "user.id",
     }
 )
+
+
+# Trusted strings are only capped, to this many characters.
+_TRUSTED_CHARS = 256
+_NUMBERS = frozenset({int, bool, float})
+# Distinct record layouts remembered by a formatter (see ECSFormatter._layout).
+_MAX_LAYOUTS = 256
+# A record's extra fields, each (dotted name, parents, leaf, redacted value).
+_Fields = list[tuple[str, tuple[str, ...], str, Any]]
+
+
+def _short_strings(values: list[Any]) -> bool:
+    """Return True when every item is a string no longer than a trusted field may be."""
+    for item in values:  # noqa: SIM110 - a plain loop: all() with a generator costs more here
+        if item.__class__ is not str or len(item) > _TRUSTED_CHARS:
+            return False
+    return True
 
 
 def _flatten(prefix: str, value: dict[str, Any], out: dict[str, Any]) -> None:
@@ -80,31 +101,124 @@ def _path(key: str) -> tuple[tuple[str, ...], str]:
     return tuple(parents), leaf
 
 
-def _nest(flat: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """Expand dotted names into ``result``; a clashing plain value goes under ``labels``.
+def _nest(fields: _Fields, result: dict[str, Any]) -> None:
+    """Put (name, parents, leaf, value) fields into ``result`` nested by their dotted names.
 
-    ("user": "bob" with "user.id": "7" cannot both be nested: the ECS object wins and the
-    plain value is kept as ``labels.user`` rather than costing the line.)
+    A clashing plain value goes under ``labels``: "user": "bob" with "user.id": "7" cannot both
+    be nested, so the ECS object wins and the plain value is kept as ``labels.user`` rather
+    than costing the line.
     """
     clashes: dict[str, Any] = {}
-    for name, value in flat.items():
-        parents, leaf = _path(name)
+    for name, parents, leaf, value in fields:
         node = result
-        for depth, part in enumerate(parents):
+        for depth, part in enumerate(parents, 1):
             child = node.get(part)
             if child.__class__ is not dict:
                 if child is not None:
-                    clashes["_".join(parents[: depth + 1])] = child
+                    clashes["_".join(parents[:depth])] = child
                 child = node[part] = {}
             node = child
-        if leaf in node and node[leaf].__class__ is dict:
+        if node.get(leaf).__class__ is dict:
             clashes[name.replace(".", "_")] = value
         else:
             node[leaf] = value
     if clashes:
         labels = result.setdefault("labels", {})
         labels.update({k: v if isinstance(v, str) else str(v) for k, v in clashes.items()})
-    return result
+
+
+class _Tree:
+    """How to nest the fields of one record layout, worked out once for that layout.
+
+    ``build`` makes the same dicts ``_nest`` would, without walking the parents of every
+    field: it creates the inner dicts in a fixed order and drops each value into its slot.
+    ``compile`` returns None when the fields clash (a plain value where an object goes), so
+    that case keeps ``_nest``'s handling.
+    """
+
+    __slots__ = ("creates", "sets", "tops")
+
+    def __init__(
+        self,
+        creates: tuple[tuple[int, str], ...],
+        sets: tuple[tuple[int, str], ...],
+        tops: frozenset[str],
+    ) -> None:
+        self.creates = creates  # (slot of the parent, key) of each inner dict, parents first
+        self.sets = sets  # (slot of the dict, key) of each field's value, in field order
+        self.tops = tops  # the top-level keys the fields occupy
+
+    @classmethod
+    def compile(cls, paths: Iterable[tuple[tuple[str, ...], str]]) -> _Tree | None:
+        """Return the tree for fields at these (parents, leaf) paths, or None if they clash."""
+        slots: dict[tuple[str, ...], int] = {(): 0}
+        leaves: set[tuple[str, ...]] = set()
+        creates: list[tuple[int, str]] = []
+        sets: list[tuple[int, str]] = []
+        for parents, leaf in paths:
+            path: tuple[str, ...] = ()
+            for part in parents:
+                child = (*path, part)
+                if child in leaves:
+                    return None
+                if child not in slots:
+                    creates.append((slots[path], part))
+                    slots[child] = len(slots)
+                path = child
+            if (*path, leaf) in slots or (*path, leaf) in leaves:
+                return None
+            leaves.add((*path, leaf))
+            sets.append((slots[path], leaf))
+        tops = frozenset(path[0] for path in (*slots, *leaves) if path)
+        return cls(tuple(creates), tuple(sets), tops)
+
+    def build(self, values: list[Any]) -> dict[str, Any]:
+        """Return the nested dict of the fields' ``values`` (in the order they were compiled)."""
+        root: dict[str, Any] = {}
+        nodes = [root]
+        for parent, key in self.creates:
+            node = nodes[parent][key] = {}
+            nodes.append(node)
+        for (slot, key), value in zip(self.sets, values, strict=True):
+            nodes[slot][key] = value
+        return root
+
+
+class _Flattened(list[tuple[str, tuple[str, ...], str, Any]]):
+    """The redacted fields a dict value stands for (``{"request": {"id": …}}`` under "http")."""
+
+
+class _Layout:
+    """What a formatter works out once per record layout (the record's attribute names).
+
+    Records from one call site carry the same attribute names in the same order, so which
+    attributes are extra fields, which of those are trusted (capped only), scanned for
+    secrets or secret by name, and where each nests are decided once, not on every line.
+    Values are computed group by group (trusted, scanned, secret), in that order.
+    """
+
+    __slots__ = ("fields", "scanned", "secret", "tree", "trusted")
+
+    def __init__(self, names: Iterable[str], standard: frozenset[str]) -> None:
+        extras = [n for n in names if n not in standard and not n.startswith("_")]
+        self.trusted = tuple(n for n in extras if n in _TRUSTED)
+        self.scanned = tuple(n for n in extras if n not in _TRUSTED and not is_sensitive_key(n))
+        self.secret = tuple(n for n in extras if n not in _TRUSTED and is_sensitive_key(n))
+        index = {name: i for i, name in enumerate((*self.trusted, *self.scanned, *self.secret))}
+        # In the record's order (later fields win over earlier ones), with their value's index.
+        self.fields = tuple((name, *_path(name), index[name]) for name in extras)
+        self.tree = _Tree.compile(_path(name) for name in index)
+
+    def nested(self, values: list[Any]) -> _Fields:
+        """Return (name, parents, leaf, value) of each field present, dict values flattened."""
+        fields: _Fields = []
+        for name, parents, leaf, index in self.fields:
+            value = values[index]
+            if value.__class__ is _Flattened:
+                fields.extend(value)
+            elif value is not None:
+                fields.append((name, parents, leaf, value))
+        return fields
 
 
 _ENCODER = json.JSONEncoder(
@@ -127,6 +241,11 @@ def _encode(value: Any) -> str:
     return text if text.isascii() else _ENCODER.encode(value)
 
 
+@lru_cache(maxsize=64)
+def _level_json(level: str) -> str:
+    return '"log.level":' + _encode(level)
+
+
 def dumps(event: dict[str, Any]) -> str:
     """Serialize an event as ecs-logging does: @timestamp, log.level, message first.
 
@@ -138,7 +257,12 @@ def dumps(event: dict[str, Any]) -> str:
         head.append('"@timestamp":' + _encode(event.pop("@timestamp")))
     log = event.get("log")
     if isinstance(log, dict) and "level" in log:
-        head.append('"log.level":' + _encode(log.pop("level")))
+        level = log.pop("level")
+        # A handful of level names: encode each once.
+        if level.__class__ is str:
+            head.append(_level_json(level))
+        else:
+            head.append('"log.level":' + _encode(level))
         if not log:
             del event["log"]
     if "message" in event:
@@ -178,6 +302,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         # Several handlers (stdout, app.log) share this formatter: format each record once.
         self._last = threading.local()
         self._second: tuple[int, str] = (-1, "")
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one line of ECS JSON."""
@@ -205,11 +330,12 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         origin: dict[str, Any] = {"file": {"line": record.lineno, "name": record.filename}}
         if record.funcName is not None:
             origin["function"] = record.funcName
-        process: dict[str, Any] = {"pid": record.process, "thread": {"id": record.thread}}
+        thread: dict[str, Any] = {"id": record.thread}
+        if record.threadName is not None:
+            thread["name"] = record.threadName
+        process: dict[str, Any] = {"pid": record.process, "thread": thread}
         if record.processName is not None:
             process["name"] = record.processName
-        if record.threadName is not None:
-            process["thread"]["name"] = record.threadName
         return {
             "@timestamp": self._record_timestamp(record),
             "ecs.version": ECS_VERSION,
@@ -217,18 +343,90 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             "process": process,
         }
 
-    def extras(self, record: logging.LogRecord) -> dict[str, Any]:
-        """Return the record's ``extra`` fields (and the context's) as {dotted name: value}."""
-        flat: dict[str, Any] = {}
-        standard = self._standard
-        for key, value in record.__dict__.items():
-            if key in standard or value is None or key[0] == "_":
-                continue
-            if isinstance(value, dict):
-                _flatten(key, value, flat)
-            else:
-                flat[key] = value
-        return flat
+    def _layout(self, record: logging.LogRecord) -> _Layout:
+        """Return the layout of ``record``, worked out on its layout's first record."""
+        names = tuple(record.__dict__)
+        layout = self._layouts.get(names)
+        if layout is None:
+            layout = _Layout(names, self._standard)
+            if len(self._layouts) >= _MAX_LAYOUTS:  # a caller inventing names per line
+                self._layouts.clear()
+            self._layouts[names] = layout
+        return layout
+
+    def _clean(self, name: str, value: Any, trusted: bool, sensitive: bool) -> Any:
+        """Return the redacted, size-capped value of one extra field."""
+        if isinstance(value, str):
+            if trusted:
+                short = len(value) <= _TRUSTED_CHARS
+                return value if short else self.redactor.text(value, _TRUSTED_CHARS)
+            return REDACTED if sensitive else self.redactor.text(value)
+        if isinstance(value, bool | int | float):
+            return value
+        return REDACTED if sensitive else self.redactor.clean(value, name)
+
+    def extras(self, record: logging.LogRecord) -> _Fields:
+        """Return the record's redacted ``extra`` fields (and the context's).
+
+        Each field is (dotted name, parents, leaf, value); a dict value is flattened into
+        one field per leaf.
+        """
+        layout = self._layout(record)
+        return layout.nested(self._values(record, layout)[0])
+
+    def _values(self, record: logging.LogRecord, layout: _Layout) -> tuple[list[Any], bool]:
+        """Return the redacted values of the layout's fields, and whether all are plain.
+
+        Strings, numbers and short trusted lists are handled inline; anything else goes
+        through ``_odd``, and then the values are not plain: they may not fit the layout's
+        tree as they are.
+        """
+        attrs = record.__dict__
+        text = self.redactor.text
+        values: list[Any] = []
+        append = values.append
+        plain = True
+        for name in layout.trusted:
+            value = attrs[name]
+            cls = value.__class__
+            if cls is str:
+                if len(value) > _TRUSTED_CHARS:
+                    value = text(value, _TRUSTED_CHARS)
+            elif cls not in _NUMBERS and not (cls is list and _short_strings(value)):
+                value, plain = self._odd(name, value, trusted=True, sensitive=False), False
+            append(value)
+        for name in layout.scanned:
+            value = attrs[name]
+            cls = value.__class__
+            if cls is str:
+                value = text(value)
+            elif cls not in _NUMBERS:
+                value, plain = self._odd(name, value, trusted=False, sensitive=False), False
+            append(value)
+        for name in layout.secret:
+            value = attrs[name]
+            if value.__class__ is str:
+                value = REDACTED
+            elif value.__class__ not in _NUMBERS:
+                value, plain = self._odd(name, value, trusted=False, sensitive=True), False
+            append(value)
+        return values, plain
+
+    def _odd(self, name: str, value: Any, trusted: bool, sensitive: bool) -> Any:
+        """Return the redacted value of a field that is not a plain string or number.
+
+        None stays None (the field is left out); a dict becomes its flattened fields.
+        """
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            flat: dict[str, Any] = {}
+            _flatten(name, value, flat)
+            return _Flattened(
+                (key, *_path(key), self._clean(key, item, key in _TRUSTED, is_sensitive_key(key)))
+                for key, item in flat.items()
+            )
+        return self._clean(name, value, trusted, sensitive)
 
     def event(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
@@ -239,8 +437,8 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         redactor = self.redactor
         result = self._base(record)
         result["message"] = redactor.text(record.getMessage())
-        for top, fields in self._service_tree.items():
-            result[top] = dict(fields)
+        for top, static in self._service_tree.items():
+            result[top] = dict(static)
         error: dict[str, Any] = {}
         if record.exc_info:
             error_type = self._record_error_type(record)
@@ -254,22 +452,14 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             error["stack_trace"] = redactor.text(stack, redactor.long_fields["error.stack_trace"])
         if error:
             result["error"] = error
-        clean: dict[str, Any] = {}
-        for key, value in self.extras(record).items():
-            if isinstance(value, str):
-                if key in _TRUSTED:
-                    clean[key] = value if len(value) <= 256 else redactor.text(value, 256)
-                elif is_sensitive_key(key):
-                    clean[key] = REDACTED
-                else:
-                    clean[key] = redactor.text(value)
-            elif isinstance(value, bool | int | float):
-                clean[key] = value
-            elif is_sensitive_key(key):
-                clean[key] = REDACTED
-            else:
-                clean[key] = redactor.clean(value, key)
-        return _nest(clean, result)
+        layout = self._layout(record)
+        values, plain = self._values(record, layout)
+        tree = layout.tree
+        if plain and tree is not None and tree.tops.isdisjoint(result):
+            result.update(tree.build(values))
+        else:  # fields that clash, or that extend the standard ones (log.*, service.*…)
+            _nest(layout.nested(values), result)
+        return result
 
     def _record_error_stack_trace(self, record: logging.LogRecord) -> str | None:
         exc_info = record.exc_info

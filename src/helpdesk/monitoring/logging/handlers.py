@@ -13,7 +13,7 @@ write, under one lock:
 4. append the line with one ``write`` on an ``O_APPEND`` descriptor, then release the lock.
 
 So at any moment exactly one process rotates, no line is split or lost, and no process writes
-into a backup. The cost is a lock and two ``stat`` calls per line (a few microseconds).
+into a backup. The cost is a lock, a ``stat`` and an ``fstat`` per line (a few microseconds).
 Every ECS line ends with a newline; a line longer than ``max_bytes`` is written whole into a
 fresh file rather than cut.
 """
@@ -103,10 +103,13 @@ class SharedRotatingFileHandler(logging.Handler):
         except FileNotFoundError:
             on_disk = None
         fd = self._fd
-        if fd is None or on_disk is None or not os.path.samestat(on_disk, os.fstat(fd)):
+        opened = None if fd is None else os.fstat(fd)
+        if fd is None or opened is None or on_disk is None or not os.path.samestat(on_disk, opened):
             # Another process rotated (or someone removed) the file: follow the path.
             fd = self._open()
-        size = os.fstat(fd).st_size
+            opened = os.fstat(fd)
+        # The flock keeps other writers out, so the size read above is still the size now.
+        size = opened.st_size
         if self.max_bytes > 0 and size > 0 and size + len(data) > self.max_bytes:
             fd = self._rotate()
         os.write(fd, data)

@@ -70,8 +70,11 @@ _PARAM_NAMES = (
     r"csrfmiddlewaretoken|csrf_token|x-csrftoken|signature"
 )
 
-# Every pattern needs "=", ":", "hdk_", "bearer", "basic" or "digest" to match: that is what
-# Redactor._may_hold_secret tests before running the regex. Keep the two in step.
+# Every pattern needs "hdk_", "bearer", "basic" or "digest" (_SCHEME_WORDS), or "=" or ":"
+# with a parameter name (each contains one of _PARAM_WORDS) or "://" (a DSN) to match: that is
+# what Redactor._may_hold_secret tests before running the regex. Keep the three in step.
+_SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
+_PARAM_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "session", "signature", "://")
 _PATTERNS: tuple[tuple[str, str], ...] = (
     # Our API tokens: recognisable whatever surrounds them.
     ("hdk", r"\bhdk_[A-Za-z0-9_\-]{6,}"),
@@ -160,13 +163,27 @@ class Redactor:
         return cls(max_chars=max_chars, literal_secrets=literals)
 
     def _may_hold_secret(self, value: str) -> bool:
-        """Return False when no pattern can match (cheap substring tests skip the regex)."""
-        if "=" in value or ":" in value:
+        """Return False when no pattern can match (cheap substring tests skip the regex).
+
+        Every pattern needs one of _SCHEME_WORDS, or "=" or ":" together with one of
+        _PARAM_WORDS (a parameter name, or "://" for a DSN), or a literal secret. For text
+        beyond ASCII the regex always runs: case-insensitive matching folds characters
+        (the Kelvin sign matches "k") that ``str.lower`` keeps apart.
+        """
+        if not value.isascii():
             return True
         lowered = value.lower()
-        if "hdk_" in lowered or "bearer" in lowered or "basic" in lowered or "digest" in lowered:
-            return True
-        return any(secret in value for secret in self._literals)
+        for word in _SCHEME_WORDS:
+            if word in lowered:
+                return True
+        if "=" in value or ":" in value:
+            for word in _PARAM_WORDS:
+                if word in lowered:
+                    return True
+        for secret in self._literals:  # noqa: SIM110 - a plain loop: any() costs more here
+            if secret in value:
+                return True
+        return False
 
     def text(self, value: str, limit: int | None = None) -> str:
         """Return ``value`` with secrets replaced and cut to ``limit`` (default max_chars)."""

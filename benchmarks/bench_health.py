@@ -1,0 +1,264 @@
+"""Health endpoints under load and with a hung database, ours beside django-health-check's.
+
+    python benchmarks/bench_health.py [--duration 10] [--connections 32] [--load-rounds 3]
+
+One real gunicorn (`helpdesk serve`, 2 workers x 4 threads) per scenario, serving both our
+endpoints and django-health-check 4.x's view (Database + Cache checks) mounted on the same app
+(benchmarks/dhc_settings.py, dhc_urls.py):
+
+1. Throughput and p99 latency with wrk (/usr/bin/wrk) against a healthy PostgreSQL
+   (BENCH_DATABASE_URL, a scratch database created, migrated and dropped here) and Redis
+   (BENCH_REDIS_URL when reachable): /health/live, /health/ready (default 2 s cache),
+   /health/ready with HEALTH_CACHE_SECONDS=0 (single-flight only), django-health-check.
+2. A hung database (a TCP socket that accepts and never answers): the time until each
+   endpoint answers, first probe after a quiet period (median of --rounds), and the slowest of
+   20 concurrent probes. Waits are bounded at --bound seconds ("> N s, still blocked").
+Goals: /health/ready within deadline (2 s) + 100 ms on the hang; /health/live >= 2000 rps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.tcp import Blackhole, closed_port  # noqa: E402
+
+HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
+WRK = "/usr/bin/wrk"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/helpdesk_bench_health"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+DHC = "/health/dhc/?format=json"
+
+
+def environment(database_url: str, redis_url: str, data: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS"))}
+    env.update(
+        DATABASE_URL=database_url,
+        HELPDESK_DATA_DIR=str(data),
+        HELPDESK_ENV="test",
+        DJANGO_SETTINGS_MODULE="dhc_settings",
+        PYTHONPATH=str(HERE),
+        LOG_FILES="0",
+        LOG_LEVEL="WARNING",
+        WEB_CONCURRENCY="2",
+        WEB_THREADS="4",
+        PORT=str(closed_port()),
+        **extra,
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+class Server:
+    """`helpdesk serve` in its own session; stopped with SIGTERM to the group."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.base = f"http://127.0.0.1:{env['PORT']}"
+        self.proc = subprocess.Popen(
+            [HELPDESK, "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while timed_get(self.base + "/health/live", 5)[1] != "200":
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not start")
+            time.sleep(0.2)
+        # Every worker booted and answered once: figures are not about start-up.
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(timed_get, [self.base + "/health/live"] * 64, [5.0] * 64))
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:
+    """Return (requests/s, p99 ms, non-2xx/3xx responses) of a wrk run."""
+    out = subprocess.run(
+        [WRK, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "15s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk failed: {out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, p99, int(bad.group(1)) if bad else 0
+
+
+def timed_get(url: str, bound: float) -> tuple[float, str]:
+    """Return (seconds, outcome) of one GET, giving up after ``bound`` seconds."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=bound) as response:  # noqa: S310
+            return time.monotonic() - started, str(response.status)
+    except urllib.error.HTTPError as error:
+        return time.monotonic() - started, str(error.code)
+    except (TimeoutError, urllib.error.URLError, OSError):
+        return time.monotonic() - started, "blocked"
+
+
+def fmt(seconds: float, outcome: str, bound: float) -> str:
+    if outcome == "blocked":
+        return f"> {bound:.0f} s, still blocked"
+    return f"{outcome} in {seconds:.2f} s"
+
+
+def prepare_database(url: str, env: dict[str, str]) -> None:
+    import psycopg
+
+    parts = urlparse(url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{parts.path.lstrip("/")}"')
+    subprocess.run([HELPDESK, "migrate", "-v0"], env=env, check=True)
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    parts = urlparse(url)
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def load(args: argparse.Namespace, database_url: str, redis_url: str, data: Path) -> None:
+    print(
+        f"1. Under load: wrk -t2 -c{args.connections} -d{args.duration}s, "
+        "gunicorn 2 workers x 4 threads"
+    )
+    runs: dict[str, list[tuple[float, float, int]]] = {}
+    # One fresh server per contender (same app, same settings): django-health-check's event
+    # loops and executor threads must not weigh on our endpoints' figures, nor ours on its.
+    contenders = [
+        (
+            {},
+            [
+                ("ours /health/live", "/health/live"),
+                ("ours /health/ready (2 s cache)", "/health/ready"),
+            ],
+        ),
+        ({}, [("django-health-check 4 (DB+cache)", DHC)]),
+        ({"HEALTH_CACHE_SECONDS": "0"}, [("ours /health/ready (no cache)", "/health/ready")]),
+    ]
+    for extra, endpoints in contenders:
+        server = Server(environment(database_url, redis_url, data, **extra))
+        try:
+            wrk(server.base + endpoints[-1][1], 2, args.connections)  # warm-up
+            # Interleaved rounds: a neighbour's burst on the shared machine hits both.
+            for _ in range(args.load_rounds):
+                for label, path in endpoints:
+                    figures = wrk(server.base + path, args.duration, args.connections)
+                    runs.setdefault(label, []).append(figures)
+        finally:
+            server.stop()
+    # The median round by throughput, with that round's p99.
+    rows = [(label, *sorted(r)[len(r) // 2]) for label, r in runs.items()]
+    dhc_rps = rows[2][1]
+    print(f"  median of {args.load_rounds} interleaved rounds")
+    print(f"  {'endpoint':36} {'req/s':>9} {'p99 ms':>9} {'errors':>7} {'vs dhc':>7}")
+    for label, rps, p99, bad in rows:
+        print(f"  {label:36} {rps:9.0f} {p99:9.1f} {bad:7d} {rps / dhc_rps:6.1f}x")
+
+
+def hung(args: argparse.Namespace, redis_url: str, data: Path) -> None:
+    print("2. Database hung (accepts TCP, never answers); deadline 2.0 s")
+    with Blackhole() as hole:
+        url = f"postgres://postgres@127.0.0.1:{hole.port}/helpdesk"
+        server = Server(environment(url, redis_url, data))
+        try:
+            for label, path in [
+                ("ours /health/ready", "/health/ready"),
+                ("django-health-check", DHC),
+            ]:
+                firsts = []
+                for _ in range(args.rounds):
+                    # Quiet period: the cache expired and no earlier probe is still stuck.
+                    time.sleep(args.quiet)
+                    firsts.append(timed_get(server.base + path, args.bound))
+                seconds = statistics.median(s for s, _ in firsts)
+                outcomes = sorted({o for _, o in firsts})
+                print(f"  {label:22} first probe: {fmt(seconds, '/'.join(outcomes), args.bound)}")
+                time.sleep(args.quiet)
+                with ThreadPoolExecutor(20) as pool:
+                    urls = [server.base + path] * 20
+                    storm = list(pool.map(timed_get, urls, [args.bound] * 20))
+                slowest = max(storm)
+                blocked = sum(1 for _, o in storm if o == "blocked")
+                note = f" ({blocked} of 20 still blocked at {args.bound:.0f} s)" if blocked else ""
+                print(
+                    f"  {label:22} 20 concurrent, slowest: "
+                    f"{fmt(slowest[0], slowest[1], args.bound)}{note}"
+                )
+                time.sleep(args.quiet)
+        finally:
+            server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--load-rounds", type=int, default=3)
+    parser.add_argument("--bound", type=float, default=15.0)
+    parser.add_argument("--quiet", type=float, default=7.0)
+    args = parser.parse_args()
+    if not os.path.exists(WRK):
+        print(f"skipped: {WRK} is not installed")
+        return 0
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    if not port_open(urlparse(redis_url).port or 6379):
+        redis_url = ""
+    data = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/bench-health-data"))  # noqa: S108
+    print(f"PostgreSQL {urlparse(database_url).port or 5432}, cache: {redis_url or 'locmem'}")
+    prepare_database(database_url, environment(database_url, redis_url, data))
+    try:
+        load(args, database_url, redis_url, data)
+    finally:
+        drop_database(database_url)
+    hung(args, redis_url, data)
+    return 0
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda hook_args: None  # blackhole threads end with the process
+    sys.exit(main())

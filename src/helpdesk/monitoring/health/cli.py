@@ -1,0 +1,88 @@
+"""``helpdesk healthcheck``: exit 0 when healthy, 1 otherwise, for container health checks.
+
+    helpdesk healthcheck            GET /health/live of the local server
+    helpdesk healthcheck --ready    GET /health/ready (dependencies too)
+    helpdesk healthcheck --url URL  any URL (200 → 0)
+    helpdesk healthcheck --worker   the background worker on this host has a fresh heartbeat
+
+The HTTP modes use urllib and do not load Django (a check every few seconds stays cheap, and
+images need no curl). ``--worker`` loads Django and reads this host's heartbeat row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+
+logger = logging.getLogger(__name__)
+
+
+def _http(url: str, timeout: float) -> int:
+    request = urllib.request.Request(url, headers={"User-Agent": "helpdesk-healthcheck"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except (OSError, ValueError) as error:
+        print(f"unhealthy: {url} unreachable ({type(error).__name__})", file=sys.stderr)
+        return 1
+    healthy = 200 <= status < 300
+    print(f"{'healthy' if healthy else 'unhealthy'}: {url} answered {status}")
+    return 0 if healthy else 1
+
+
+def _worker() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from helpdesk.monitoring.alerting.models import WorkerHeartbeat
+
+    try:
+        row = (
+            WorkerHeartbeat.objects.filter(hostname=socket.gethostname()[:200])
+            .order_by("-beat_at")
+            .first()
+        )
+    except DatabaseError as error:
+        print(f"unhealthy: database unavailable ({type(error).__name__})", file=sys.stderr)
+        return 1
+    if row is None:
+        print("unhealthy: no worker heartbeat from this host", file=sys.stderr)
+        return 1
+    age = (timezone.now() - row.beat_at).total_seconds()
+    if age > settings.WORKER_HEARTBEAT_STALE_SECONDS:
+        print(f"unhealthy: worker heartbeat is {age:.0f}s old", file=sys.stderr)
+        return 1
+    print(f"healthy: worker heartbeat {age:.0f}s old")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``argv`` (the arguments after ``healthcheck``) and return the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="helpdesk healthcheck", description=__doc__.split("\n")[0]
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--ready", action="store_true", help="check /health/ready")
+    mode.add_argument("--worker", action="store_true", help="check this host's worker heartbeat")
+    mode.add_argument("--url", help="check this URL instead")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    args = parser.parse_args(argv)
+    if args.worker:
+        return _worker()
+    url = args.url
+    if not url:
+        port = os.environ.get("PORT") or "8000"
+        url = f"http://127.0.0.1:{port}/health/{'ready' if args.ready else 'live'}"
+    return _http(url, args.timeout)

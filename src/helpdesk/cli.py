@@ -36,6 +36,11 @@ def start() -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("seed_demo")
     call_command("bootstrap_admin")
+    from helpdesk.monitoring.metrics import multiprocess
+
+    # Web workers and the background worker share the metrics folder: empty it once, here.
+    metrics_dir = multiprocess.configure_env(settings.DATA_DIR, wipe=True)
+    os.environ["HELPDESK_METRICS_DIR_PREPARED"] = metrics_dir
     port = settings.PORT
     base = f"http://127.0.0.1:{port}"
     print(
@@ -47,6 +52,7 @@ def start() -> int:
         f"  System       {base}/api/v1/monitoring/system/ (staff) or `helpdesk system-check`\n"
         f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
         f"  Health       {base}/health/live  {base}/health/ready  {base}/health/ (details: staff)\n"
+        f"  Metrics      {base}/metrics  (Authorization: Bearer {settings.METRICS_TOKEN})\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
         "  Get a token  curl -s -X POST "

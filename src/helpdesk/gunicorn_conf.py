@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _production = os.environ.get("HELPDESK_ENV", "development").lower() == "production"
 
@@ -33,3 +34,36 @@ logconfig_dict = _logconfig()
 proc_name = "helpdesk-web"
 # A per-user control socket would collide between several instances on one host (tests, CI).
 control_socket_disable = True
+
+
+# Prometheus multiprocess mode (helpdesk.monitoring.metrics.multiprocess): the folder must be
+# in the environment before any process imports prometheus_client, because the library picks
+# its value store at import. The workers are forked from this process, so set it here first.
+def _metrics_dir() -> str:
+    from helpdesk.settings import DATA_DIR
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+        DATA_DIR, "prometheus-multiproc"
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+_METRICS_DIR = _metrics_dir()
+
+
+def on_starting(server: Any) -> None:
+    """Empty the metrics folder: counts of a previous run must not add to this one."""
+    from helpdesk.monitoring.metrics import multiprocess
+
+    # `helpdesk start` already emptied it before starting the worker process, which may have
+    # written there since.
+    wipe = os.environ.pop("HELPDESK_METRICS_DIR_PREPARED", "") != _METRICS_DIR
+    multiprocess.prepare_dir(_METRICS_DIR, wipe=wipe)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges and compact its counters into the archive."""
+    from helpdesk.monitoring.metrics import multiprocess
+
+    multiprocess.worker_exited(worker.pid, _METRICS_DIR)

@@ -97,10 +97,12 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.system",
     "helpdesk.monitoring.alerting",
     "helpdesk.monitoring.security",
+    "helpdesk.monitoring.metrics",
 ]
 
 MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
+    "helpdesk.monitoring.metrics.middleware.MetricsMiddleware",
     "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
     "helpdesk.monitoring.health.middleware.HealthProbeMiddleware",
     "helpdesk.monitoring.security.middleware.SecurityMonitorMiddleware",
@@ -161,7 +163,8 @@ CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "helpdesk.monitoring.metrics.cache.RedisCache",
+            "ALIAS": "default",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "helpdesk"),
             "OPTIONS": {
@@ -173,7 +176,8 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "helpdesk.monitoring.metrics.cache.LocMemCache",
+            "ALIAS": "default",
             "LOCATION": "helpdesk",
         }
     }
@@ -271,6 +275,8 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.alerting.collector.AlertingCollector",
     "helpdesk.monitoring.health.collector.HealthCollector",
     "helpdesk.monitoring.security.metrics.SecurityCollector",
+    "helpdesk.monitoring.metrics.business.BusinessCollector",
+    "helpdesk.monitoring.metrics.business.BuildInfoCollector",
 ]
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
@@ -434,6 +440,8 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^health/"]
     # Alertmanager posts to its webhook receiver over the internal network, with a Bearer token.
     SECURE_REDIRECT_EXEMPT += [r"^api/v1/monitoring/alerts/alertmanager/$"]
+    # Prometheus scrapes /metrics over the internal network with a Bearer token.
+    SECURE_REDIRECT_EXEMPT += [r"^metrics$"]
 
 # Security monitoring (helpdesk.monitoring.security, docs/security-monitoring.md).
 # The lockout gate runs before the password check of every login (session, admin, token).
@@ -468,3 +476,35 @@ SECURITY_CSP = env_str(
     "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'",
 )
+
+
+# Prometheus metrics (helpdesk.monitoring.metrics, docs/metrics.md). /metrics takes
+# `Authorization: Bearer $METRICS_TOKEN` (or MONITORING_API_TOKEN, or a staff session) or a
+# client address in METRICS_ALLOWED_NETWORKS. The embedded default generates the token into
+# DATA_DIR (printed by `helpdesk start`); production never generates one.
+def _metrics_token() -> str:
+    token = env_str("METRICS_TOKEN")
+    if PRODUCTION:
+        if token and len(token) < 32:
+            raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters")
+        return token
+    if token:
+        return token
+    path = DATA_DIR / "metrics_token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+METRICS_TOKEN = _metrics_token()
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+try:
+    parse_networks(METRICS_ALLOWED_NETWORKS)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from None
+# Paths (prefixes) left out of the request metrics and performance headers.
+METRICS_EXCLUDE_PATHS = env_list("METRICS_EXCLUDE_PATHS", ["/metrics", "/health/"])
+SLOW_REQUEST_SECONDS = env_float("SLOW_REQUEST_SECONDS", 1.0)
+METRICS_TOP_ORGANIZATIONS = env_int("METRICS_TOP_ORGANIZATIONS", 20, minimum=1)
+METRICS_BUSINESS_CACHE_SECONDS = env_float("METRICS_BUSINESS_CACHE_SECONDS", 30.0)

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from helpdesk.accounts.api import TokenView
 from helpdesk.monitoring.database.views import DatabaseReportView
+from helpdesk.monitoring.metrics.views import metrics_view
 from helpdesk.monitoring.system.views import SystemReportView
 from helpdesk.tickets.views import TicketViewSet
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("health/", include("helpdesk.monitoring.health.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler404 = "helpdesk.lib.views.not_found"

@@ -146,14 +146,16 @@ def default_registry() -> Any:
     import os
 
     import prometheus_client
-    from prometheus_client import multiprocess
+
+    from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader
 
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
         Path(settings.DATA_DIR) / "prometheus-multiproc"
     )
     if os.path.isdir(path):
+        # The reader locks the folder against the compaction of dead workers' files.
         registry = prometheus_client.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=path)
+        registry.register(MultiProcessReader(path))
         return registry
     return prometheus_client.REGISTRY
 

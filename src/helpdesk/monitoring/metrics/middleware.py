@@ -1,0 +1,164 @@
+"""Request metrics and performance headers (the spec's PerformanceMiddleware, done right).
+
+``MetricsMiddleware`` sits right after ``helpdesk.lib.request_context.RequestContextMiddleware``
+(which owns the request id) and, for every request except METRICS_EXCLUDE_PATHS:
+
+- records ``http_server_request_duration_seconds`` {method, route template, status},
+  ``http_server_response_body_size_bytes``, ``http_server_active_requests``,
+  ``db_client_queries_per_request`` and (via ``DbTimer``) per-query database metrics;
+- sets ``X-Response-Time: 0.012s`` and W3C ``Server-Timing``
+  (``app;dur=…, db;dur=…;desc="N queries", cache;dur=…``, milliseconds);
+- logs requests slower than SLOW_REQUEST_SECONDS at WARNING with route, method, status,
+  duration, database time and query count (the request id comes with the log context).
+
+The route label is the resolver's template (``api/v1/tickets/<pk>/``), never the raw path;
+unresolved paths are ``unmatched`` and unknown methods ``_OTHER``, so label values stay bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from time import perf_counter
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from helpdesk.monitoring.metrics.instruments import (
+    ACTIVE_REQUESTS,
+    KNOWN_METHODS,
+    OTHER_METHOD,
+    REQUEST_CHILDREN,
+    UNMATCHED_ROUTE,
+    count_exception,
+    db_children,
+    fast_inc,
+    request_children,
+)
+from helpdesk.monitoring.metrics.timing import RequestTiming, current_timing
+
+logger = logging.getLogger(__name__)
+
+# DRF routers write regex patterns; the label shows them as path templates.
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+_routes: dict[str, str] = {}
+
+
+def route_template(route: str) -> str:
+    """Return the label for a resolver route: regex groups become ``<name>``, anchors go."""
+    template = _routes.get(route)
+    if template is None:
+        template = _NAMED_GROUP.sub(r"<\1>", route)
+        template = template.replace("^", "").replace("$", "").replace("\\.", ".")
+        _routes[route] = template
+    return template
+
+
+class MetricsMiddleware:
+    """Measure each request (see the module docstring).
+
+    The hot path is kept to two clock reads, a context variable, cached label children and
+    direct value increments: the overhead budget is a few microseconds per request
+    (benchmarks/bench_metrics.py).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.exclude = tuple(getattr(settings, "METRICS_EXCLUDE_PATHS", ("/metrics",)))
+        self.slow = float(getattr(settings, "SLOW_REQUEST_SECONDS", 1.0))
+        self.in_flight = fast_inc(ACTIVE_REQUESTS)
+        self.queries_per_request = db_children("default")[1].observe
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(self.exclude):
+            return self.get_response(request)
+        start = perf_counter()
+        self.in_flight(1)
+        timing = RequestTiming()
+        token = current_timing.set(timing)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_timing.reset(token)
+            self.in_flight(-1)
+        elapsed = perf_counter() - start
+
+        method = request.method
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
+        match = request.resolver_match
+        if match is None:
+            route = UNMATCHED_ROUTE
+        else:
+            route = _routes.get(match.route) or route_template(match.route)
+        status = response.status_code
+        duration, size = REQUEST_CHILDREN.get((method, route, status)) or request_children(
+            method, route, status
+        )
+        duration.observe(elapsed)
+        if response.streaming:
+            length = response.get("Content-Length")
+            if length is not None and length.isdigit():
+                size.observe(int(length))
+        else:
+            size.observe(len(response.content))
+        queries = timing.queries
+        db_seconds = timing.db_seconds
+        self.queries_per_request(queries)
+        if timing.other_aliases is not None:
+            for alias, (count, seconds) in timing.other_aliases.items():
+                db_children(alias)[1].observe(count)
+                queries += int(count)
+                db_seconds += seconds
+        response["X-Response-Time"] = f"{elapsed:.3f}s"
+        response["Server-Timing"] = (
+            f'app;dur={elapsed * 1000:.1f}, db;dur={db_seconds * 1000:.1f};desc="{queries} '
+            f'queries", cache;dur={timing.cache_seconds * 1000:.1f}'
+        )
+        if elapsed >= self.slow:
+            self._log_slow(
+                method=method,
+                route=route,
+                status=status,
+                elapsed=elapsed,
+                queries=queries,
+                db_seconds=db_seconds,
+                timing=timing,
+            )
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Count the view's exception by class; Django still turns it into a response."""
+        count_exception(exception)
+
+    @staticmethod
+    def _log_slow(
+        *,
+        method: str,
+        route: str,
+        status: int,
+        elapsed: float,
+        queries: int,
+        db_seconds: float,
+        timing: RequestTiming,
+    ) -> None:
+        logger.warning(
+            "slow request: %s %s answered %s in %.3fs (%d queries, %.3fs in the database)",
+            method,
+            route,
+            status,
+            elapsed,
+            queries,
+            db_seconds,
+            extra={
+                "event.action": "slow_request",
+                "http.request.method": method,
+                "http.route": route,
+                "http.response.status_code": status,
+                "event.duration": int(elapsed * 1e9),
+                "helpdesk.db.duration_ms": round(db_seconds * 1000, 3),
+                "helpdesk.db.queries": queries,
+                "helpdesk.cache.duration_ms": round(timing.cache_seconds * 1000, 3),
+            },
+        )

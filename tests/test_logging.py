@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
+from helpdesk.accounts.models import Membership
 from helpdesk.monitoring.logging import redaction
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, lookup
@@ -115,6 +116,7 @@ def test_it_writes_ecs_json_with_the_request_context(captured: Captured, bob: An
     assert get(access, "user.id") == str(bob.pk)
     assert get(access, "client.ip") == "127.0.0.1"
     assert get(access, "user_agent.original") == "pytest-agent/1.0"
+    assert get(access, "labels.organization") == bob.memberships.get().organization.slug
     assert get(access, "http.response.body.bytes") == len(response.content)
     assert access["message"] == "GET /api/v1/tickets/ 200"
     assert len(events) == len(lines)
@@ -125,6 +127,16 @@ def test_it_writes_ecs_json_with_the_request_context(captured: Captured, bob: An
     ]
     assert [get(e, "http.request.id") for e in app_access] == [get(access, "http.request.id")]
     assert not (captured.log_dir / "error.log").exists()
+
+
+def test_it_labels_a_ticket_request_with_the_ticket_s_organization(
+    captured: Captured, make_ticket: Any, alice: Any, org: Any, other_org: Any
+) -> None:
+    Membership.objects.create(user=alice, organization=other_org, role="admin")
+    ticket = make_ticket()
+    assert client_for(alice).get(f"/api/v1/tickets/{ticket.pk}/").status_code == 200
+    [access] = captured.access()
+    assert get(access, "labels.organization") == org.slug  # not other_org's: the ticket decides
 
 
 def test_it_takes_a_safe_client_request_id_into_the_log(captured: Captured, db: None) -> None:

@@ -42,6 +42,8 @@ class Access:
     superuser: bool
     staff_org_ids: frozenset[int]
     member_org_ids: frozenset[int]
+    # The slug of the user's only organization, for log context; None with several or none.
+    organization: str | None = None
 
     def is_staff_of(self, org_id: int) -> bool:
         return self.superuser or org_id in self.staff_org_ids
@@ -54,11 +56,17 @@ def access_for(user: AnyUser) -> Access:
     """Return the user's access: staff orgs (admin/agent) and all orgs they belong to."""
     if not user.is_authenticated:
         return Access(False, frozenset(), frozenset())
-    rows = list(Membership.objects.filter(user_id=user.pk).values_list("organization_id", "role"))
+    rows = list(
+        Membership.objects.filter(user_id=user.pk).values_list(
+            "organization_id", "role", "organization__slug"
+        )
+    )
+    slugs = {slug for _, _, slug in rows}
     return Access(
         superuser=bool(getattr(user, "is_superuser", False)),
-        staff_org_ids=frozenset(org for org, role in rows if role in STAFF_ROLES),
-        member_org_ids=frozenset(org for org, _ in rows),
+        staff_org_ids=frozenset(org for org, role, _ in rows if role in STAFF_ROLES),
+        member_org_ids=frozenset(org for org, _, _ in rows),
+        organization=slugs.pop() if len(slugs) == 1 else None,
     )
 
 

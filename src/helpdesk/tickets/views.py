@@ -15,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from helpdesk.lib import request_context
 from helpdesk.monitoring.security.probes import report_object_probe
 from helpdesk.tickets import services
 from helpdesk.tickets.filters import TicketFilter
@@ -46,6 +47,9 @@ class TenantScopedMixin:
         if cached is None:
             cached = services.access_for(request.user)
             request._helpdesk_access = cached  # type: ignore[attr-defined]
+            if cached.organization:
+                # The tenant goes on the request's log lines (labels.organization).
+                request_context.bind(organization=cached.organization)
         return cached
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -74,11 +78,14 @@ class TicketViewSet(
 
     def get_object(self) -> Ticket:
         try:
-            return super().get_object()
+            ticket: Ticket = super().get_object()
         except Http404:
             # Another tenant's ticket stays a 404; the attempt is a security event.
             report_object_probe(self.request._request, Ticket, pk=self.kwargs.get("pk"))
             raise
+        # A user of several organizations: the ticket's decides the request's tenant.
+        request_context.bind(organization=ticket.organization.slug)
+        return ticket
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "create":

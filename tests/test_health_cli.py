@@ -104,6 +104,15 @@ def test_it_exits_1_when_nothing_answers(tmp_path: Path) -> None:
     assert "unreachable" in result.stderr
 
 
+def test_it_refuses_a_url_that_is_not_http(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for probes")
+    result = _helpdesk(_env(tmp_path), "healthcheck", "--url", f"file://{secret}")
+    assert result.returncode == 1
+    assert "not an http(s) URL" in result.stderr
+    assert "not for probes" not in result.stdout + result.stderr
+
+
 def test_it_checks_this_hosts_worker_heartbeat(tmp_path: Path) -> None:
     env = _env(tmp_path)
     assert _helpdesk(env, "migrate", "-v0").returncode == 0

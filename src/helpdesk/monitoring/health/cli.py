@@ -17,15 +17,20 @@ import os
 import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 logger = logging.getLogger(__name__)
 
 
 def _http(url: str, timeout: float) -> int:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        print(f"unhealthy: {url} is not an http(s) URL", file=sys.stderr)
+        return 1
     request = urllib.request.Request(url, headers={"User-Agent": "helpdesk-healthcheck"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        # The scheme is checked above: no file:// or custom handlers.
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, F
 
-from helpdesk.accounts.models import Organization
+from helpdesk.accounts.models import Membership, Organization
+from helpdesk.monitoring.security.models import SecurityEvent
 from helpdesk.tickets.models import Comment, Ticket, TicketEvent
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +31,9 @@ def test_it_loads_demo_data_idempotently() -> None:
     assert TicketEvent.objects.filter(kind="status_changed").exists()
     per_org = Ticket.objects.values("organization").annotate(n=Count("id"))
     assert all(row["n"] == 100 for row in per_org)
+    assert Membership.objects.filter(role="admin").count() == 3
+    # Seeding is nobody's role change: no audit events.
+    assert not SecurityEvent.objects.filter(action="authz_change").exists()
 
 
 def test_it_creates_one_admin_once(capsys: pytest.CaptureFixture[str]) -> None:

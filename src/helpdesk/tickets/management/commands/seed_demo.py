@@ -137,6 +137,7 @@ class Command(BaseCommand):
         user_model = get_user_model()
         agents: list[Any] = []
         customers: list[Any] = []
+        memberships: list[Membership] = []
         for i, role in enumerate([Role.ADMIN] + [Role.AGENT] * 3 + [Role.CUSTOMER] * 10):
             kind = "admin" if role == Role.ADMIN else role.value
             user = user_model(
@@ -145,8 +146,11 @@ class Command(BaseCommand):
             # Demo people cannot log in until an admin sets a password for them.
             user.set_unusable_password()
             user.save()
-            Membership.objects.create(user=user, organization=org, role=role)
+            memberships.append(Membership(user=user, organization=org, role=role))
             (customers if role == Role.CUSTOMER else agents).append(user)
+        # Demo memberships are nobody's role change: bulk_create sends no save signal, so the
+        # security audit (authz_change) is not flooded with dozens of lines at first start.
+        Membership.objects.bulk_create(memberships)
         return agents, customers
 
     def _ticket(

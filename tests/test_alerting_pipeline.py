@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,53 @@ def _run(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@contextmanager
+def engines(
+    tmp_path: Path, am_config: Path, am_port: int, prom_config: Path, prom_port: int
+) -> Iterator[None]:
+    """Run Alertmanager and Prometheus on their configurations until both are ready; stop
+    them on exit."""
+    prometheus = require_binary("prometheus")
+    alertmanager = require_binary("prometheus-alertmanager")
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(
+            _run(
+                [
+                    alertmanager,
+                    f"--config.file={am_config}",
+                    f"--storage.path={tmp_path / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ]
+            )
+        )
+        processes.append(
+            _run(
+                [
+                    prometheus,
+                    f"--config.file={prom_config}",
+                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ]
+            )
+        )
+        _wait(lambda: _ready(f"http://127.0.0.1:{am_port}"), timeout=20)
+        _wait(lambda: _ready(f"http://127.0.0.1:{prom_port}"), timeout=30)
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
 @pytest.fixture
 def chain(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[dict[str, Any]]:
     """Start target → Prometheus → Alertmanager → (Slack receiver, the app)."""
-    prometheus = require_binary("prometheus")
-    alertmanager = require_binary("prometheus-alertmanager")
+    require_binary("prometheus")
+    require_binary("prometheus-alertmanager")
     settings.ALERTMANAGER_WEBHOOK_TOKEN = TOKEN
     am_port, prom_port = free_port(18700, 18749), free_port(18750, 18799)
-    processes: list[subprocess.Popen[bytes]] = []
     with (
         HttpReceiver(get=LockoutTarget()) as target,
         HttpReceiver() as slack,
@@ -75,35 +115,8 @@ def chain(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[dict[str,
         prom_config.write_text(yaml.safe_dump(config))
         shutil.copytree(PROMETHEUS / "rules", tmp_path / "prometheus" / "rules")
 
-        try:
-            processes.append(
-                _run(
-                    [
-                        alertmanager,
-                        f"--config.file={am_config}",
-                        f"--storage.path={tmp_path / 'am-data'}",
-                        f"--web.listen-address=127.0.0.1:{am_port}",
-                        "--cluster.listen-address=",
-                    ]
-                )
-            )
-            processes.append(
-                _run(
-                    [
-                        prometheus,
-                        f"--config.file={prom_config}",
-                        f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                    ]
-                )
-            )
-            _wait(lambda: _ready(f"http://127.0.0.1:{am_port}"), timeout=20)
-            _wait(lambda: _ready(f"http://127.0.0.1:{prom_port}"), timeout=30)
+        with engines(tmp_path, am_config, am_port, prom_config, prom_port):
             yield {"slack": slack, "smtp": smtp}
-        finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=10)
 
 
 def test_it_carries_a_rule_from_prometheus_to_the_alert_center(chain: dict[str, Any]) -> None:

@@ -137,6 +137,16 @@ def test_it_fails_fast_when_the_redis_port_is_closed() -> None:
     assert report.duration < 5.0
 
 
+def test_it_probes_the_apps_own_redis_backend_with_the_bounded_client() -> None:
+    # settings.py's Redis cache is the instrumented subclass of Django's backend: an outage
+    # is "connection refused", not a bug ("unexpected error" with a traceback per probe).
+    caches = _redis_cache(closed_port())
+    caches["probe"]["BACKEND"] = "helpdesk.monitoring.metrics.cache.RedisCache"
+    with override_settings(CACHES=caches):
+        report, result = _run(CacheCheck(alias="probe", deadline=5.0))
+    assert (report.status, result.output) == ("fail", "connection refused")
+
+
 @pytest.mark.django_db
 def test_it_fails_within_the_deadline_when_the_database_never_answers() -> None:
     _require_postgresql()

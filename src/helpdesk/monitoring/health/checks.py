@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.cache import caches
 from django.db import DatabaseError, connections
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -223,8 +224,9 @@ class MigrationsCheck(DatastoreCheck):
 class CacheCheck(DatastoreCheck):
     """A set/get/delete round trip on the configured cache.
 
-    For Django's Redis backend a dedicated client is built from the cache's location with
-    socket and connect timeouts equal to the deadline; other backends go through the cache.
+    For Django's Redis backend or a subclass (the app's instrumented one) a dedicated client is
+    built from the cache's location with socket and connect timeouts equal to the deadline, so
+    an outage reads "connection refused" or a timeout; other backends go through the cache.
     """
 
     name = "cache"
@@ -250,7 +252,7 @@ class CacheCheck(DatastoreCheck):
         key = f"{config.get('KEY_PREFIX') or 'helpdesk'}:health:{uuid.uuid4().hex}"
         value = uuid.uuid4().hex
         started = time.perf_counter()
-        if config["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        if _is_redis_backend(config["BACKEND"]):
             self._round_trip_redis(key, value)
         else:
             cache = caches[self.alias]
@@ -284,6 +286,14 @@ class CacheCheck(DatastoreCheck):
             raise ServiceReturnedUnexpectedResult("cache refused the round trip") from error
         if got is None or got.decode() != value:
             raise ServiceReturnedUnexpectedResult("value read back differs")
+
+
+def _is_redis_backend(path: str) -> bool:
+    """Return True for Django's Redis backend and its subclasses (the app's instrumented one)."""
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = import_string(path)
+    return isinstance(backend, type) and issubclass(backend, RedisCache)
 
 
 class DiskCheck(HealthCheck):

@@ -108,12 +108,11 @@ def _start_response(status: str, headers: list[tuple[str, str]]) -> None:
     assert status.startswith("200"), status
 
 
-_plain_cache: Any = None
+_caches: dict[str, Any] = {}  # "instrumented" and "plain" default cache backends
 
 
 def instrument(on: bool) -> None:
     """Switch our query timer and cache counting on or off for this thread's next requests."""
-    global _plain_cache
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
     from django.db import connection
@@ -124,15 +123,14 @@ def instrument(on: bool) -> None:
     uid = "helpdesk.metrics.query_timer"  # as helpdesk.monitoring.metrics.apps connects it
     wrappers = connection.execute_wrappers
     wrappers[:] = [w for w in wrappers if not isinstance(w, QueryTimer)]
-    if _plain_cache is None:
-        _plain_cache = (caches["default"], LocMemCache("bench-plain", {}))
-    instrumented, plain = _plain_cache
+    if not _caches:
+        _caches.update(instrumented=caches["default"], plain=LocMemCache("bench-plain", {}))
     if on:
         connection_created.connect(install, dispatch_uid=uid)
         install(connection)
     else:
         connection_created.disconnect(dispatch_uid=uid)
-    caches["default"] = instrumented if on else plain
+    caches["default"] = _caches["instrumented" if on else "plain"]
 
 
 def run_requests(
@@ -194,9 +192,7 @@ def bench_requests() -> None:
         for round_no in range(ROUNDS):
             # Rotate the order so no configuration always runs first (or last) in a round.
             for name in names[round_no % 3 :] + names[: round_no % 3]:
-                samples[name].append(
-                    run_requests(configs[name], env, count, name == "(c) ours")
-                )
+                samples[name].append(run_requests(configs[name], env, count, name == "(c) ours"))
         base = statistics.median(cpu for cpu, _ in samples["(a) none"])
         best_base = min(cpu for cpu, _ in samples["(a) none"])
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,6 +221,35 @@ def test_it_counts_view_exceptions_by_class(settings: Any) -> None:
     assert requests_of(after, "GET", "test/boom/", "500") == 1 + requests_of(
         before, "GET", "test/boom/", "500"
     )
+    assert value(after, "http_server_active_requests") == 0
+
+
+def test_it_lets_an_escaping_exception_through_and_ends_the_request() -> None:
+    from django.test import RequestFactory
+
+    from helpdesk.monitoring.metrics.middleware import MetricsMiddleware
+    from helpdesk.monitoring.metrics.timing import current_timing
+
+    def broken(_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        MetricsMiddleware(broken)(RequestFactory().get("/api/v1/tickets/"))
+    assert current_timing.get() is None
+    assert value(scrape(), "http_server_active_requests") == 0
+
+
+def test_it_formats_the_timing_headers_with_and_without_database_work(bob: Any) -> None:
+    number = r"\d+\.\d"
+    timing = re.compile(
+        rf'app;dur={number}, db;dur={number};desc="(\d+) queries", cache;dur={number}\Z'
+    )
+    with_queries = client_for(bob).get("/api/v1/tickets/")
+    without = Client().get("/no/such/page/")
+    for response in (with_queries, without):
+        assert re.fullmatch(r"\d+\.\d{3}s", response["X-Response-Time"])
+        assert timing.match(response["Server-Timing"])
+    assert int(timing.match(with_queries["Server-Timing"])[1]) > 0  # type: ignore[index]
 
 
 def test_it_counts_cache_hits_misses_and_errors() -> None:
@@ -394,20 +424,23 @@ def test_it_caches_business_figures_between_scrapes(
 def test_it_records_fast_histograms_as_observe_does() -> None:
     from prometheus_client import CollectorRegistry, Histogram
 
-    from helpdesk.monitoring.metrics.instruments import DURATION_BUCKETS, FastHistogram
+    from helpdesk.monitoring.metrics.instruments import CELL_LOCK, DURATION_BUCKETS, FastHistogram
 
     registry = CollectorRegistry()
     histogram = Histogram("h", "H.", ["way"], buckets=DURATION_BUCKETS, registry=registry)
     fast = FastHistogram(histogram.labels("x"))
     slow = histogram.labels("y")
+    locked = FastHistogram(histogram.labels("z"))
     for amount in (0, 0.005, 0.0051, 0.5, 1.0, 1.0001, 10, 11, 1e9, -1):
         fast.observe(amount)
         slow.observe(amount)
+        with CELL_LOCK:
+            locked.add(amount)
     (family,) = [f for f in registry.collect() if f.name == "h"]
-    by_way: dict[str, list[tuple[str, str, float]]] = {"x": [], "y": []}
+    by_way: dict[str, list[tuple[str, str, float]]] = {"x": [], "y": [], "z": []}
     for sample in family.samples:
         if not sample.name.endswith("_created"):
             by_way[sample.labels["way"]].append(
                 (sample.name, sample.labels.get("le", ""), sample.value)
             )
-    assert by_way["x"] == by_way["y"]
+    assert by_way["x"] == by_way["y"] == by_way["z"]

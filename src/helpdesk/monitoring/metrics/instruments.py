@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections.abc import Callable
+from threading import Lock
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
@@ -80,6 +81,22 @@ CACHE_MISSES = Counter(
 CACHE_ERRORS = Counter("helpdesk_cache_errors", "Cache operations that raised.", ["cache_alias"])
 
 
+# One lock for every value cell the request path writes, in single-process mode. The
+# middleware takes it once per request and updates the cells' floats directly; the cells'
+# own methods (prometheus_client's observe/inc/get, the exposition) use the same lock, as
+# ``share_lock`` makes it their ``_lock``, so every writer and reader stays serialised.
+# Multiprocess cells (prometheus_client's mmap-backed values) keep their own methods.
+CELL_LOCK = Lock()
+MULTIPROCESS = bool(getattr(ACTIVE_REQUESTS._value, "_multiprocess", True))
+
+
+def share_lock(*cells: Any) -> None:
+    """Make CELL_LOCK the lock of single-process value cells (a no-op in multiprocess mode)."""
+    if not MULTIPROCESS:
+        for cell in cells:
+            cell._lock = CELL_LOCK
+
+
 class FastHistogram:
     """Record into a histogram child with two value increments (what ``observe`` ends in).
 
@@ -87,24 +104,34 @@ class FastHistogram:
     on the request path we resolve the child's value cells once and pick the bucket with
     ``bisect`` (first bound >= value, as observe's ``value <= bound`` walk). The cells are
     prometheus_client's own (in-memory or multiprocess files), so exposition is unchanged;
-    tests/test_metrics.py compares against ``observe``.
+    tests/test_metrics.py compares against ``observe``. ``add`` is the single-process variant
+    for a caller that already holds CELL_LOCK (several observations under one lock).
     """
 
-    __slots__ = ("_bounds", "_buckets", "_sum")
+    __slots__ = ("_bounds", "_bucket_incs", "_cells", "_sum", "_sum_inc")
 
     def __init__(self, child: Any) -> None:
         self._bounds: list[float] = list(child._upper_bounds)
-        self._buckets: list[Callable[[float], None]] = [cell.inc for cell in child._buckets]
-        self._sum: Callable[[float], None] = child._sum.inc
+        self._cells: list[Any] = list(child._buckets)
+        self._sum: Any = child._sum
+        share_lock(self._sum, *self._cells)
+        self._bucket_incs: list[Callable[[float], None]] = [cell.inc for cell in self._cells]
+        self._sum_inc: Callable[[float], None] = child._sum.inc
 
     def observe(self, value: float) -> None:
-        """Add one observation."""
-        self._sum(value)
-        self._buckets[bisect_left(self._bounds, value)](1)
+        """Add one observation (takes the cells' lock; any mode)."""
+        self._sum_inc(value)
+        self._bucket_incs[bisect_left(self._bounds, value)](1)
+
+    def add(self, value: float) -> None:
+        """Add one observation; single-process mode only, with CELL_LOCK held by the caller."""
+        self._sum._value += value
+        self._cells[bisect_left(self._bounds, value)]._value += 1
 
 
 def fast_inc(metric: Any) -> Callable[[float], None]:
     """Return the increment function of a label-less gauge/counter's value cell."""
+    share_lock(metric._value)
     inc: Callable[[float], None] = metric._value.inc
     return inc
 

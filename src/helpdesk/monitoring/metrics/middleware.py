@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from time import perf_counter
 
@@ -93,7 +94,11 @@ class MetricsMiddleware:
         if request.path_info.startswith(self.exclude):
             return self.get_response(request)
         start = perf_counter()
-        self.in_flight(1)
+        if MULTIPROCESS:
+            self.in_flight(1)
+        else:
+            with CELL_LOCK:  # the cell's own inc would take this lock too, in one more frame
+                self.active._value += 1
         timing = RequestTiming()
         token = current_timing.set(timing)
         try:
@@ -164,7 +169,10 @@ class MetricsMiddleware:
             length = response.get("Content-Length")
             body = int(length) if length is not None and length.isdigit() else None
         else:
-            body = len(response.content)
+            # HttpResponse keeps its body as a list of bytes; summing their lengths spares
+            # ``content`` joining them into a copy just to be measured.
+            container = getattr(response, "_container", None)
+            body = sum(map(len, container)) if type(container) is list else len(response.content)
         if MULTIPROCESS:
             self.in_flight(-1)
             duration.observe(elapsed)
@@ -172,13 +180,21 @@ class MetricsMiddleware:
                 size.observe(body)
             self.queries_histogram.observe(queries)
         else:
-            # Nothing in this block may take CELL_LOCK again (it is not reentrant).
+            # FastHistogram.add written out (three frames fewer per request): the sum cell
+            # and the bucket cell of each histogram. Nothing here may take CELL_LOCK again
+            # (it is not reentrant).
+            queries_histogram = self.queries_histogram
             with CELL_LOCK:
                 self.active._value -= 1
-                duration.add(elapsed)
+                duration._sum._value += elapsed
+                duration._cells[bisect_left(duration._bounds, elapsed)]._value += 1
                 if body is not None:
-                    size.add(body)
-                self.queries_histogram.add(queries)
+                    size._sum._value += body
+                    size._cells[bisect_left(size._bounds, body)]._value += 1
+                queries_histogram._sum._value += queries
+                queries_histogram._cells[
+                    bisect_left(queries_histogram._bounds, queries)
+                ]._value += 1
         return method, route, status
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:

@@ -24,18 +24,35 @@ logger = logging.getLogger(__name__)
 _MISSING = object()
 
 
-def _timed(name: str) -> Callable[..., Any]:
-    """Return a method calling the backend's ``name``: timed for the request, errors counted.
+# The backend methods that are timed for the request and count errors (get and get_many are
+# wrapped once more, to count hits and misses).
+_TIMED = (
+    "get",
+    "get_many",
+    "set",
+    "add",
+    "delete",
+    "touch",
+    "incr",
+    "set_many",
+    "delete_many",
+    "has_key",
+)
 
-    One function per method (rather than every method going through a shared helper with
-    the bound method and ``*args``/``**kwargs`` passed on) keeps it to a single Python frame
-    over the backend's own, which is what a request with one cache operation pays for.
+
+def _timed(base: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``base`` (a backend's method) timed for the request, errors counted.
+
+    The wrapper calls the backend's function directly (resolved once per class, see
+    ``_Instrumented.__init_subclass__``) rather than through ``super()`` and a shared helper:
+    a request with one cache operation then pays one Python frame and no bound-method or
+    ``super`` objects for the bookkeeping.
     """
 
     def method(self: _Instrumented, *args: Any, **kwargs: Any) -> Any:
         start = perf_counter()
         try:
-            return getattr(super(_Instrumented, self), name)(*args, **kwargs)
+            return base(self, *args, **kwargs)
         except ValueError:
             raise  # incr/decr of a missing key: an answer, not a cache failure
         except Exception:
@@ -46,12 +63,23 @@ def _timed(name: str) -> Callable[..., Any]:
             if timing is not None:
                 timing.cache_seconds += perf_counter() - start
 
-    method.__name__ = method.__qualname__ = name
+    method.__name__ = method.__qualname__ = base.__name__
+    method.__doc__ = base.__doc__
     return method
 
 
 class _Instrumented:
     """Mixin over a Django cache backend (first in the bases)."""
+
+    _get: Callable[..., Any]
+    _get_many: Callable[..., Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        backend = super()  # the backend class after this mixin in cls.__mro__
+        for name in _TIMED:
+            timed = _timed(getattr(backend, name))
+            setattr(cls, f"_{name}" if name in ("get", "get_many") else name, timed)
 
     def __init__(self, location: Any, params: dict[str, Any]) -> None:
         super().__init__(location, params)  # type: ignore[call-arg]
@@ -59,9 +87,6 @@ class _Instrumented:
         self._hits = CACHE_HITS.labels(alias)
         self._misses = CACHE_MISSES.labels(alias)
         self._errors = CACHE_ERRORS.labels(alias)
-
-    _get = _timed("get")
-    _get_many = _timed("get_many")
 
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
         value = self._get(key, _MISSING, version)
@@ -79,15 +104,6 @@ class _Instrumented:
         if len(keys) > len(found):
             self._misses.inc(len(keys) - len(found))
         return found
-
-    set = _timed("set")
-    add = _timed("add")
-    delete = _timed("delete")
-    touch = _timed("touch")
-    incr = _timed("incr")
-    set_many = _timed("set_many")
-    delete_many = _timed("delete_many")
-    has_key = _timed("has_key")
 
 
 class LocMemCache(_Instrumented, locmem.LocMemCache):

@@ -24,16 +24,19 @@ logger = logging.getLogger(__name__)
 
 
 class RequestTiming:
-    """Database and cache figures of one request (the default alias in slots, others aside)."""
+    """Database and cache figures of one request (the default alias as attributes, others aside).
 
-    __slots__ = ("cache_seconds", "db_seconds", "other_aliases", "queries")
+    The figures start as class-level defaults, so making one per request runs no Python
+    ``__init__`` (a frame the trivial request would otherwise pay); the first ``+=`` gives
+    the instance its own value. ``other_aliases`` is only ever replaced, never mutated in
+    place, while it is the shared ``None``.
+    """
 
-    def __init__(self) -> None:
-        self.queries = 0
-        self.db_seconds = 0.0
-        self.cache_seconds = 0.0
-        # alias -> [queries, seconds] for databases other than "default" (rare: built lazily).
-        self.other_aliases: dict[str, list[float]] | None = None
+    queries: int = 0
+    db_seconds: float = 0.0
+    cache_seconds: float = 0.0
+    # alias -> [queries, seconds] for databases other than "default" (rare: built lazily).
+    other_aliases: dict[str, list[float]] | None = None
 
 
 current_timing: ContextVar[RequestTiming | None] = ContextVar(

@@ -36,6 +36,15 @@ if not PRODUCTION:
 _INSECURE_SECRET_PREFIXES = ("django-insecure", "changeme", "change-me", "secret", "dev")
 
 
+def _kept_secret(name: str, nbytes: int) -> str:
+    """Return the secret kept in DATA_DIR/<name>, generating it (mode 0600) on first use."""
+    path = DATA_DIR / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _secret_key() -> str:
     """Return SECRET_KEY from the environment, or a generated one kept under DATA_DIR.
 
@@ -49,13 +58,7 @@ def _secret_key() -> str:
                 "50 characters (python -c 'import secrets; print(secrets.token_urlsafe(64))')"
             )
         return key
-    if key:
-        return key
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return key or _kept_secret("secret_key", 64)
 
 
 SECRET_KEY = _secret_key()
@@ -488,13 +491,7 @@ def _metrics_token() -> str:
         if token and len(token) < 32:
             raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters")
         return token
-    if token:
-        return token
-    path = DATA_DIR / "metrics_token"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return token or _kept_secret("metrics_token", 32)
 
 
 METRICS_TOKEN = _metrics_token()

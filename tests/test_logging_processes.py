@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -62,6 +63,64 @@ def test_it_rotates_at_the_configured_size(tmp_path: Path) -> None:
     # The newest lines survive, in order, and the oldest were dropped with the oldest backup.
     assert "line 199" in kept
     assert "line 0" not in kept
+
+
+def test_it_follows_a_log_file_removed_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines go to the path again once the periodic check sees the file is gone."""
+    from helpdesk.monitoring.logging import handlers
+
+    monkeypatch.setattr(handlers, "VERIFY_INTERVAL", 0.05)
+    handler = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=10_000, backup_count=1)
+    handler.setFormatter(ECSFormatter())
+    log = logging.getLogger("helpdesk.tests.removed")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("before")
+        (tmp_path / "app.log").unlink()
+        time.sleep(0.1)
+        log.warning("after")
+        lines = (tmp_path / "app.log").read_text().splitlines()
+        assert [json.loads(line)["message"] for line in lines] == ["after"]
+        for index in range(100):  # the shared size counts from the new, empty file
+            log.warning("filler %d %s", index, "x" * 200)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    for name in ("app.log", "app.log.1"):
+        assert 0 < (tmp_path / name).stat().st_size <= 10_000
+
+
+def test_it_keeps_the_rotation_state_in_the_lock_file(tmp_path: Path) -> None:
+    """Two handlers on one file (as two processes would) share its generation and size."""
+    first = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=3_000, backup_count=50)
+    second = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=3_000, backup_count=50)
+    for handler in (first, second):
+        handler.setFormatter(ECSFormatter())
+    loggers = []
+    for index, handler in enumerate((first, second)):
+        log = logging.getLogger(f"helpdesk.tests.shared{index}")
+        log.addHandler(handler)
+        log.propagate = False
+        loggers.append(log)
+    try:
+        for index in range(60):
+            loggers[index % 2].warning("line %d", index)
+    finally:
+        for log, handler in zip(loggers, (first, second), strict=True):
+            log.removeHandler(handler)
+            handler.close()
+    events = _read_events(tmp_path, "app.log")
+    assert sorted(int(e["message"].split()[1]) for e in events) == list(range(60))
+    files = [p for p in tmp_path.glob("app.log*") if p.suffix != ".lock"]
+    assert len(files) > 2
+    for path in files:
+        assert path.stat().st_size <= 3_000
+    generation, size = struct.unpack("<QQ", (tmp_path / "app.log.lock").read_bytes()[:16])
+    assert generation == len(files) - 1
+    assert size == (tmp_path / "app.log").stat().st_size
 
 
 def _writer(path: str, count: int) -> None:

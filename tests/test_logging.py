@@ -21,7 +21,7 @@ from django.test import Client, override_settings
 from helpdesk.accounts.models import Membership
 from helpdesk.monitoring.logging import redaction
 from helpdesk.monitoring.logging.config import build_logging_config
-from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, lookup
+from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, dumps, lookup
 from helpdesk.monitoring.logging.redaction import Redactor
 from tests.conftest import client_for
 from tests.logging_urls import DSN
@@ -47,7 +47,9 @@ class Captured:
     raw: io.StringIO = field(default_factory=io.StringIO)
 
     def text(self) -> str:
-        files = "".join(p.read_text() for p in sorted(self.log_dir.glob("*.log*")))
+        # The .lock files hold the rotation state (binary), not log lines.
+        logs = sorted(p for p in self.log_dir.glob("*.log*") if p.suffix != ".lock")
+        files = "".join(p.read_text() for p in logs)
         return self.stdout.getvalue() + files
 
     def events(self, source: str = "stdout") -> list[dict[str, Any]]:
@@ -556,3 +558,112 @@ def test_it_nests_dotted_fields_the_same_on_every_line(
         assert event[key] == value
     assert event["log"]["logger"] == "helpdesk.x"
     assert event["log"]["origin"]["file"]["line"] == extra.get("log.origin.file.line", 1)
+
+
+def _record(extra: dict[str, Any], msg: str = "GET %s %s", args: tuple[Any, ...] = ()) -> Any:
+    record = logging.LogRecord("helpdesk.access", logging.INFO, __file__, 9, msg, args, None)
+    record.__dict__.update(extra)
+    return record
+
+
+ACCESS_FIELDS: dict[str, Any] = {
+    "event.kind": "event",
+    "event.category": ["web"],
+    "event.type": ["access"],
+    "event.outcome": "success",
+    "event.duration": 1_234_567,
+    "http.response.status_code": 200,
+    "http.response.body.bytes": 5120,
+    "http.version": "1.1",
+    "url.query": "page=2",
+    "http.request.id": "3fdc2fc0e35244269b6d058ca18fae1c",
+    "http.request.method": "GET",
+    "url.path": "/api/v1/tickets/",
+    "client.ip": "203.0.113.7",
+    "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+    "user.id": "42",
+    "event.dataset": "helpdesk.access",
+    "labels": {"organization": "acme", "ticket_id": 7},
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ACCESS_FIELDS,
+        {**ACCESS_FIELDS, "url.query": "page=2&token=qtok-12345678"},
+        {**ACCESS_FIELDS, "user_agent.original": "curl Bearer abcdefghijk"},
+        {**ACCESS_FIELDS, "labels": {"organization": "acme", "session_key": "s-123456789"}},
+        {**ACCESS_FIELDS, "labels": {"organization": None}},
+        {**ACCESS_FIELDS, "labels": {}},
+        {**ACCESS_FIELDS, "labels": {"nested": {"a": 1}}},
+        {**ACCESS_FIELDS, "user": {"id": "7" * 300}},
+        {**ACCESS_FIELDS, "url.path": "/caf\u00e9/\u2028"},
+        {**ACCESS_FIELDS, "http.request.id": "x" * 300},
+        {**ACCESS_FIELDS, "url.path": "/p" + "a" * 20_000},
+        {**ACCESS_FIELDS, "event.duration": 2**70},
+        {**ACCESS_FIELDS, "url.query": None},
+        {**ACCESS_FIELDS, "api_token": "tok-abcdef123456", "password": 12},
+        {**ACCESS_FIELDS, "service.node.name": "web-1"},
+        {"user": "bob", "user.id": "7"},
+        {"event.action": ["token=abcdef123"], "ticket": object()},
+        {},
+    ],
+)
+def test_it_makes_the_same_line_the_short_way_as_the_general_way(extra: dict[str, Any]) -> None:
+    """The compiled per-layout line is byte for byte what the general event encoding gives."""
+    formatter = ECSFormatter(service=SERVICE, max_field_chars=4096)
+    for _ in range(2):  # the layout's first line compiles it, the second reuses it
+        record = _record(extra, args=("/x", 200))
+        line = formatter.format(record)
+        assert line == dumps(formatter.event(record))
+        assert "\n" not in line
+        json.loads(line)
+
+
+def test_it_formats_a_record_once_for_several_handlers() -> None:
+    formatter = ECSFormatter(service=SERVICE)
+    record = _record(ACCESS_FIELDS, args=("/x", 200))
+    first = formatter.format(record)
+    record.__dict__["url.path"] = "/changed"  # what a second handler would see: the same line
+    assert formatter.format(record) is first
+    assert ECSFormatter(service=SERVICE).format(record) != first  # another formatter: its own
+
+
+def test_it_makes_access_records_as_the_standard_factory_does() -> None:
+    """The access record copied from a per-thread template has LogRecord's own attributes."""
+    from helpdesk.monitoring.logging import middleware
+
+    ours = middleware._access_record(("GET", "/x", 200))
+    theirs = logging.LogRecord(
+        "helpdesk.access",
+        logging.INFO,
+        middleware.__file__,
+        0,
+        "%s %s %s",
+        ("GET", "/x", 200),
+        None,
+        "access_log",
+    )
+    moving = {"created", "msecs", "relativeCreated"}
+    assert ours.__dict__.keys() == theirs.__dict__.keys()
+    for name, value in theirs.__dict__.items():
+        if name not in moving:
+            assert ours.__dict__[name] == value, name
+    assert abs(ours.created - theirs.created) < 5
+    assert abs(ours.relativeCreated - theirs.relativeCreated) < 5000
+    assert ours.msecs == int((ours.created - int(ours.created)) * 1000)
+    assert ours.getMessage() == "GET /x 200"
+    assert middleware._access_record(("GET", "/y", 404)).args == ("GET", "/y", 404)
+
+
+def test_it_takes_the_short_way_for_an_access_line() -> None:
+    formatter = ECSFormatter(service=SERVICE)
+    record = _record(ACCESS_FIELDS, args=("/x", 200))
+    layout = formatter._layout(record)
+    assert layout.fill is not None
+    filled = layout.fill(record.__dict__, record.getMessage(), formatter.redactor)
+    assert filled is not None
+    fields, message = filled
+    assert fields["labels"] == {"organization": "acme", "ticket_id": 7}
+    assert message == "GET /x 200"

@@ -63,18 +63,27 @@ def _user_id(request: HttpRequest) -> str | None:
 
 def request_fields(request: HttpRequest) -> dict[str, Any]:
     """Return the ECS fields that describe ``request`` (method, path, client, agent, user)."""
-    fields: dict[str, Any] = {
-        "http.request.method": request.method,
-        "url.path": request.path,
-        "client.ip": client_ip(request),
-    }
-    agent = request.META.get("HTTP_USER_AGENT")
-    if agent:
-        fields["user_agent.original"] = agent
-    user_id = _user_id(request)
-    if user_id is not None:
-        fields["user.id"] = user_id
+    fields: dict[str, Any] = {}
+    add_request_fields(fields, request)
     return fields
+
+
+def add_request_fields(attrs: dict[str, Any], request: HttpRequest) -> None:
+    """Add the fields of ``request_fields`` to ``attrs``, keeping those already there."""
+    if "http.request.method" not in attrs:
+        attrs["http.request.method"] = request.method
+    if "url.path" not in attrs:
+        attrs["url.path"] = request.path
+    if "client.ip" not in attrs:
+        attrs["client.ip"] = client_ip(request)
+    if "user_agent.original" not in attrs:
+        agent = request.META.get("HTTP_USER_AGENT")
+        if agent:
+            attrs["user_agent.original"] = agent
+    if "user.id" not in attrs:
+        user_id = _user_id(request)
+        if user_id is not None:
+            attrs["user.id"] = user_id
 
 
 class ContextFilter(logging.Filter):
@@ -83,18 +92,21 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate ``record`` once (several handlers share it) and let it through."""
         attrs = record.__dict__
-        if attrs.get(_DONE):
+        if _DONE in attrs:
             return True
         attrs[_DONE] = True
-        attrs.setdefault("event.dataset", _dataset(record.name))
-        if isinstance(attrs.get("status_code"), int):  # django.request / django.server
+        if "event.dataset" not in attrs:
+            attrs["event.dataset"] = _dataset(record.name)
+        if "status_code" in attrs and isinstance(attrs["status_code"], int):
+            # django.request / django.server
             attrs.setdefault("http.response.status_code", attrs["status_code"])
         ctx = request_context.current()
         if ctx:
             labels: dict[str, Any] = {}
             for key, value in ctx.items():
                 if key == "request_id":
-                    attrs.setdefault("http.request.id", value)
+                    if "http.request.id" not in attrs:
+                        attrs["http.request.id"] = value
                 elif "." in key:
                     attrs.setdefault(key, value)
                 else:
@@ -106,6 +118,5 @@ class ContextFilter(logging.Filter):
                 attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
         request = current_request.get()
         if request is not None:
-            for key, value in request_fields(request).items():
-                attrs.setdefault(key, value)
+            add_request_fields(attrs, request)
         return True

@@ -17,11 +17,9 @@ import json
 import logging
 import re
 import sys
-import threading
 import time
 import traceback
-import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -36,7 +34,10 @@ logger = logging.getLogger(__name__)
 # ``message`` already carries the text; ``log.original`` would double every line's volume.
 # Django passes the request object and status code as extras: the context filter already
 # describes the request in ECS fields and maps the status code, so drop the raw ones.
-_EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context"})
+_EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context", "_helpdesk_line"})
+# Where a formatter keeps the line it made of a record: several handlers (stdout, app.log)
+# share one formatter, and the record is formatted once for all of them.
+_LINE = "_helpdesk_line"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
 # (event.category and event.type are lists of ECS's allowed values, written by code.)
@@ -66,6 +67,8 @@ _TRUSTED = frozenset(
 )
 
 
+# ".000" to ".999" of a timestamp, made once (formatting an int with :03d costs more).
+_MILLIS = tuple(f"{n:03d}" for n in range(1000))
 # Trusted strings are only capped, to this many characters.
 _TRUSTED_CHARS = 256
 _NUMBERS = frozenset({int, bool, float})
@@ -197,7 +200,7 @@ class _Layout:
     Values are computed group by group (trusted, scanned, secret), in that order.
     """
 
-    __slots__ = ("fields", "scanned", "secret", "tree", "trusted")
+    __slots__ = ("fields", "fill", "scanned", "secret", "tree", "trusted")
 
     def __init__(self, names: Iterable[str], standard: frozenset[str]) -> None:
         extras = [n for n in names if n not in standard and not n.startswith("_")]
@@ -208,6 +211,7 @@ class _Layout:
         # In the record's order (later fields win over earlier ones), with their value's index.
         self.fields = tuple((name, *_path(name), index[name]) for name in extras)
         self.tree = _Tree.compile(_path(name) for name in index)
+        self.fill = None if self.tree is None else _compile_fill(self)
 
     def nested(self, values: list[Any]) -> _Fields:
         """Return (name, parents, leaf, value) of each field present, dict values flattened."""
@@ -219,6 +223,115 @@ class _Layout:
             elif value is not None:
                 fields.append((name, parents, leaf, value))
         return fields
+
+
+_Fill = Callable[[dict[str, Any], str, Any], "tuple[dict[str, Any], str] | None"]
+
+
+def _flat_object(name: str, value: dict[str, Any], redactor: Redactor) -> dict[str, Any] | None:
+    """Return the redacted copy of a one-level object of plain values (``labels``), or None.
+
+    The same values the general way gives its flattened fields (``labels.organization``…),
+    already nested; None when a key or value is anything else, or the object is empty (the
+    general way leaves those out or keeps a null).
+    """
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key.__class__ is not str or "." in key:
+            return None
+        full = f"{name}.{key}"
+        cls = item.__class__
+        if cls is str:
+            if full in _TRUSTED:
+                short = len(item) <= _TRUSTED_CHARS
+                out[key] = item if short else redactor.text(item, _TRUSTED_CHARS)
+            else:
+                out[key] = REDACTED if is_sensitive_key(full) else redactor.text(item)
+        elif cls in _NUMBERS:
+            out[key] = item
+        else:
+            return None
+    return out or None
+
+
+def _literal(node: dict[str, Any]) -> str:
+    """Return Python source for a nested dict whose leaves are variable names."""
+    items = (
+        f"{key!r}: {_literal(value) if isinstance(value, dict) else value}"
+        for key, value in node.items()
+    )
+    return "{" + ", ".join(items) + "}"
+
+
+def _compile_fill(layout: _Layout) -> _Fill:
+    """Return a function that makes a layout's redacted, nested fields in one pass.
+
+    ``fill(attrs, message, redactor)`` returns ``(fields, message)`` (the nested dict of the
+    extra fields and the redacted message), or None when a value is not a plain string or
+    number, which the general way handles. It does what ``_values`` and ``_Tree.build`` do,
+    as straight-line code written for the layout's names (so no loop, no slot table), and it
+    asks the redactor once whether any of the scanned strings (and the message) may hold a
+    secret: when they can't, which is nearly always, none is scanned on its own.
+    """
+    lines = [
+        "def fill(a, message, redactor):",
+        "    text = redactor.text",
+        "    texts = [message]",
+        "    scan = texts.append",
+    ]
+    tree: dict[str, Any] = {}
+    names = (*layout.trusted, *layout.scanned, *layout.secret)
+    for number, name in enumerate(names):
+        var = f"v{number}"
+        parents, leaf = _path(name)
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = var
+        lines += [f"    {var} = a[{name!r}]", f"    c = {var}.__class__"]
+        if name in layout.trusted:
+            lines += [
+                "    if c is str:",
+                f"        if len({var}) > {_TRUSTED_CHARS}:",
+                f"            {var} = text({var}, {_TRUSTED_CHARS})",
+                "    elif c not in NUMBERS and not (c is list and short(" + var + ")):",
+                "        return None",
+            ]
+        elif name in layout.scanned:
+            lines += [
+                "    if c is str:",
+                f"        scan({var})",
+                "    elif c not in NUMBERS:",
+                "        if c is not dict:",
+                "            return None",
+                f"        {var} = flat({name!r}, {var}, redactor)",
+                f"        if {var} is None:",
+                "            return None",
+            ]
+        else:
+            lines += [
+                "    if c is str:",
+                f"        {var} = REDACTED",
+                "    elif c not in NUMBERS:",
+                "        return None",
+            ]
+    scanned = [f"v{names.index(name)}" for name in layout.scanned]
+    lines += [
+        "    joined = '\\n'.join(texts)",
+        "    if len(joined) > redactor.max_chars or redactor.may_hold_secret(joined):",
+        "        message = text(message)",
+    ]
+    lines += [f"        if {v}.__class__ is str: {v} = text({v})" for v in scanned]
+    lines.append(f"    return {_literal(tree)}, message")
+    namespace: dict[str, Any] = {
+        "NUMBERS": _NUMBERS,
+        "REDACTED": REDACTED,
+        "short": _short_strings,
+        "flat": _flat_object,
+    }
+    exec(compile("\n".join(lines), "<ecs layout>", "exec"), namespace)  # noqa: S102 - names are repr()'d
+    fill: _Fill = namespace["fill"]
+    return fill
 
 
 _ENCODER = json.JSONEncoder(
@@ -239,6 +352,15 @@ def _encode(value: Any) -> str:
     except TypeError:  # an integer beyond 64 bits, say
         return _ENCODER.encode(value)
     return text if text.isascii() else _ENCODER.encode(value)
+
+
+def _fragment(value: dict[str, Any]) -> orjson.Fragment | None:
+    """Return ``value`` as pre-encoded JSON (sorted keys), or None unless it is plain ASCII."""
+    try:
+        encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return None
+    return orjson.Fragment(encoded) if encoded.isascii() else None
 
 
 @lru_cache(maxsize=64)
@@ -299,20 +421,101 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
                 self._service_tree.setdefault(top, {})[rest] = value
         self.redactor = redactor or Redactor.from_environment(max_field_chars)
         self._standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
-        # Several handlers (stdout, app.log) share this formatter: format each record once.
-        self._last = threading.local()
         self._second: tuple[int, str] = (-1, "")
         self._layouts: dict[tuple[str, ...], _Layout] = {}
+        # The standard objects as pre-encoded JSON, for the fast line (see _line).
+        self._service_json = {
+            top: orjson.Fragment(orjson.dumps(static, option=_ORJSON_OPTIONS))
+            for top, static in self._service_tree.items()
+        }
+        self._static_tops = frozenset(
+            {"@timestamp", "message", "error", "ecs.version", "log", "process", *self._service_tree}
+        )
+        self._origins: dict[tuple[Any, ...], orjson.Fragment | None] = {}
+        self._processes: dict[tuple[Any, ...], orjson.Fragment | None] = {}
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as one line of ECS JSON."""
-        last = getattr(self._last, "value", None)
-        if last is not None and last[0]() is record:
-            text: str = last[1]
+        """Return the record as one line of ECS JSON (made once per record and formatter)."""
+        attrs = record.__dict__
+        cached = attrs.get(_LINE)
+        if cached is not None and cached[0] is self:
+            text: str = cached[1]
             return text
-        text = dumps(self.event(record))
-        self._last.value = (weakref.ref(record), text)
+        text = self._line(record)
+        attrs[_LINE] = (self, text)
         return text
+
+    def _line(self, record: logging.LogRecord) -> str:
+        """Return the line of ``dumps(self.event(record))``, the short way when it can.
+
+        A record without an exception whose extra fields are plain and fit its layout's tree
+        (the access line, most application lines) is encoded in one orjson call, with the
+        standard objects (``log``, ``process``, ``service``) spliced in as JSON made once per
+        logger and call site, process and thread. The text is the same, byte for byte, as
+        the general way's (a test holds the two together); anything else takes that way.
+        """
+        if record.exc_info or record.stack_info:
+            return dumps(self.event(record))
+        layout = self._layout(record)
+        fill = layout.fill
+        if fill is None or not layout.tree.tops.isdisjoint(self._static_tops):  # type: ignore[union-attr]
+            return dumps(self.event(record))
+        filled = fill(record.__dict__, record.getMessage(), self.redactor)
+        log = self._origin_json(record)
+        process = self._process_json(record)
+        if filled is None or log is None or process is None:
+            return dumps(self.event(record))
+        body, message = filled
+        body["ecs.version"] = ECS_VERSION
+        body["log"] = log
+        body["process"] = process
+        body.update(self._service_json)
+        try:
+            encoded = orjson.dumps(body, option=_ORJSON_OPTIONS)
+            text = orjson.dumps(message)
+        except TypeError:  # an integer beyond 64 bits: the general way falls back to json
+            return dumps(self.event(record))
+        if not (encoded.isascii() and text.isascii()):
+            return dumps(self.event(record))
+        return "".join(
+            (
+                '{"@timestamp":"',
+                self._record_timestamp(record),
+                '",',
+                _level_json(record.levelname.lower()),
+                ',"message":',
+                text.decode(),
+                ",",
+                encoded.decode()[1:],
+            )
+        )
+
+    def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
+        """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""
+        key = (record.name, record.lineno, record.filename, record.funcName)
+        try:
+            return self._origins[key]
+        except KeyError:
+            pass
+        log = {"logger": record.name, "origin": self._origin(record)}
+        fragment = _fragment(log)
+        if len(self._origins) >= _MAX_LAYOUTS:
+            self._origins.clear()
+        self._origins[key] = fragment
+        return fragment
+
+    def _process_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
+        """Return the ``process`` object as JSON, None if not plain ASCII."""
+        key = (record.process, record.processName, record.thread, record.threadName)
+        try:
+            return self._processes[key]
+        except KeyError:
+            pass
+        fragment = _fragment(self._process(record))
+        if len(self._processes) >= _MAX_LAYOUTS:
+            self._processes.clear()
+        self._processes[key] = fragment
+        return fragment
 
     def _record_timestamp(self, record: logging.LogRecord) -> str:
         # strftime is the slow part: reuse the seconds of the previous record when they match.
@@ -323,24 +526,36 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
                 second,
                 time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
             )
-        return f"{cached[1]}.{int(record.msecs):03d}Z"
+        return f"{cached[1]}.{_MILLIS[int(record.msecs)]}Z"
 
-    def _base(self, record: logging.LogRecord) -> dict[str, Any]:
-        """Return the standard fields (ecs-logging's set) already nested."""
+    @staticmethod
+    def _origin(record: logging.LogRecord) -> dict[str, Any]:
         origin: dict[str, Any] = {"file": {"line": record.lineno, "name": record.filename}}
         if record.funcName is not None:
             origin["function"] = record.funcName
+        return origin
+
+    @staticmethod
+    def _process(record: logging.LogRecord) -> dict[str, Any]:
         thread: dict[str, Any] = {"id": record.thread}
         if record.threadName is not None:
             thread["name"] = record.threadName
         process: dict[str, Any] = {"pid": record.process, "thread": thread}
         if record.processName is not None:
             process["name"] = record.processName
+        return process
+
+    def _base(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the standard fields (ecs-logging's set) already nested."""
         return {
             "@timestamp": self._record_timestamp(record),
             "ecs.version": ECS_VERSION,
-            "log": {"level": record.levelname.lower(), "logger": record.name, "origin": origin},
-            "process": process,
+            "log": {
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "origin": self._origin(record),
+            },
+            "process": self._process(record),
         }
 
     def _layout(self, record: logging.LogRecord) -> _Layout:
@@ -428,11 +643,18 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             )
         return self._clean(name, value, trusted, sensitive)
 
-    def event(self, record: logging.LogRecord) -> dict[str, Any]:
+    def event(
+        self,
+        record: logging.LogRecord,
+        values: list[Any] | None = None,
+        plain: bool = True,
+    ) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
 
         Standard fields come from the record and the service settings (trusted, capped);
         the message, error fields and every extra are redacted by key name and by pattern.
+        ``values`` and ``plain`` are what ``_values`` returned for the record's layout, when
+        the caller has them already.
         """
         redactor = self.redactor
         result = self._base(record)
@@ -453,7 +675,8 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         if error:
             result["error"] = error
         layout = self._layout(record)
-        values, plain = self._values(record, layout)
+        if values is None:
+            values, plain = self._values(record, layout)
         tree = layout.tree
         if plain and tree is not None and tree.tops.isdisjoint(result):
             result.update(tree.build(values))

@@ -14,8 +14,11 @@ request (see ``helpdesk.monitoring.logging.context``).
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -27,6 +30,46 @@ access_logger = logging.getLogger(ACCESS_LOGGER)
 
 PROBE_PREFIXES = ("/health/", "/metrics")
 _LINE = 0  # log.origin.file.line of access lines: there is one place that writes them
+_FORMAT = "%s %s %s"
+_FUNCTION = "access_log"
+# The same lists on every access record (formatters read them, nothing changes them).
+_CATEGORY = ["web"]
+_TYPE = ["access"]
+# Per (process, thread): the attributes every access record of that thread shares.
+_templates: dict[tuple[int, int], tuple[dict[str, Any], float, float]] = {}
+_new_record = object.__new__
+
+
+def _access_record(args: tuple[Any, ...]) -> logging.LogRecord:
+    """Return the access line's record, as ``logging.LogRecord(...)`` would make it.
+
+    A custom record factory (OpenTelemetry's, say) is called as usual. With the standard one,
+    the record is a copy of a record made once per process and thread with a fresh time and
+    arguments: what ``LogRecord.__init__`` works out again for every line (level name, file
+    and module name, thread and process names) is the same for every access line.
+    """
+    factory = logging.getLogRecordFactory()
+    if factory is not logging.LogRecord:
+        return factory(ACCESS_LOGGER, logging.INFO, __file__, _LINE, _FORMAT, args, None, _FUNCTION)
+    now = time.time()
+    key = (os.getpid(), threading.get_ident())
+    template = _templates.get(key)
+    if template is None:
+        first = logging.LogRecord(
+            ACCESS_LOGGER, logging.INFO, __file__, _LINE, _FORMAT, (), None, _FUNCTION
+        )
+        if len(_templates) >= 1024:  # threads come and go (gthread workers): forget old ones
+            _templates.clear()
+        template = _templates[key] = (first.__dict__, first.created, first.relativeCreated)
+    attrs, created, relative = template
+    record: logging.LogRecord = _new_record(logging.LogRecord)
+    fields = record.__dict__
+    fields.update(attrs)
+    fields["args"] = args
+    fields["created"] = now
+    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
+    fields["relativeCreated"] = relative + (now - created) * 1000
+    return record
 
 
 def is_probe(path: str) -> bool:
@@ -65,23 +108,14 @@ class AccessLogMiddleware:
         if not self.probes and is_probe(path):
             return
         status = 500 if response is None else response.status_code
-        # The record factory and the fields written straight into the record instead of
-        # .info(extra=…): the caller is always this line, so skip the stack walk that finds it,
-        # and the field names are known not to clash with the record's own attributes.
-        record = logging.getLogRecordFactory()(
-            ACCESS_LOGGER,
-            logging.INFO,
-            __file__,
-            _LINE,
-            "%s %s %s",
-            (request.method, path, status),
-            None,
-            "access_log",
-        )
+        # A record made here and the fields written straight into it instead of .info(extra=…):
+        # the caller is always this line, so skip the stack walk that finds it, and the field
+        # names are known not to clash with the record's own attributes.
+        record = _access_record((request.method, path, status))
         fields = record.__dict__
         fields["event.kind"] = "event"
-        fields["event.category"] = ["web"]
-        fields["event.type"] = ["access"]
+        fields["event.category"] = _CATEGORY
+        fields["event.type"] = _TYPE
         fields["event.outcome"] = "success" if status < 400 else "failure"
         fields["event.duration"] = duration
         fields["http.response.status_code"] = status

@@ -72,7 +72,7 @@ _PARAM_NAMES = (
 
 # Every pattern needs "hdk_", "bearer", "basic" or "digest" (_SCHEME_WORDS), or "=" or ":"
 # with a parameter name (each contains one of _PARAM_WORDS) or "://" (a DSN) to match: that is
-# what Redactor._may_hold_secret tests before running the regex. Keep the three in step.
+# what Redactor.may_hold_secret tests before running the regex. Keep the three in step.
 _SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
 _PARAM_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "session", "signature", "://")
 _PATTERNS: tuple[tuple[str, str], ...] = (
@@ -162,7 +162,7 @@ class Redactor:
         literals = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
         return cls(max_chars=max_chars, literal_secrets=literals)
 
-    def _may_hold_secret(self, value: str) -> bool:
+    def may_hold_secret(self, value: str) -> bool:
         """Return False when no pattern can match (cheap substring tests skip the regex).
 
         Every pattern needs one of _SCHEME_WORDS, or "=" or ":" together with one of
@@ -193,7 +193,7 @@ class Redactor:
             # Cut before scanning so hostile input costs bounded regex time; the margin keeps
             # a secret that straddles the limit whole for the scan.
             value = value[: limit * 2]
-        if self._may_hold_secret(value):
+        if self.may_hold_secret(value):
             value = self._pattern.sub(_replace, value)
         if total > limit and len(value) > limit:
             return f"{value[:limit]}…[truncated, {total} chars]"

@@ -7,9 +7,14 @@
    trivial view, with and without AccessLogMiddleware, writing the real ECS line to the real
    handlers (stdout to /dev/null and the shared rotating app.log). Each iteration gets its own
    copy of the request, so per-request work (resolving the client IP) is counted as in
-   production. Goal: ≤ 30 µs per request.
+   production; the destinations take turns round by round. Goal: ≤ 30 µs per request.
 
-Run: .venv/bin/python benchmarks/bench_logging.py [--quick]
+3. The same request loop under valgrind's callgrind, one process per destination, counting
+   only the loop: instructions per request are the same whatever else the machine is doing,
+   so they show a change of code where the microseconds of a shared 2-core machine scatter.
+
+Run: .venv/bin/python benchmarks/bench_logging.py [--quick] [--instructions]
+(``--quick`` skips the instruction counts unless ``--instructions`` is given.)
 """
 
 from __future__ import annotations
@@ -26,12 +31,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import callgrind
 
 QUICK = "--quick" in sys.argv
 ROUNDS = 3 if QUICK else 7
 LINES = 3_000 if QUICK else 20_000
 REQUESTS = 2_000 if QUICK else 10_000
+INSTRUCTION_REQUESTS = 300 if QUICK else 1_000
 
+QUERY = "page=2&token=abc123secret"
 SPEC_FORMAT = (
     '{"timestamp": "%(asctime)s", "level": "%(levelname)s", "module": "%(module)s", '
     '"message": "%(message)s"}'
@@ -68,7 +78,7 @@ def access_record() -> logging.LogRecord:
             "http.response.status_code": 200,
             "http.response.body.bytes": 5120,
             "http.version": "1.1",
-            "url.query": "page=2&token=abc123secret",
+            "url.query": QUERY,
             "http.request.id": "3fdc2fc0e35244269b6d058ca18fae1c",
             "http.request.method": "GET",
             "url.path": "/api/v1/tickets/",
@@ -92,14 +102,14 @@ def bench_formatters() -> None:
         "ecs-logging StdlibFormatter": ecs_logging.StdlibFormatter(extra=service),
         "ours (ECS + redaction + caps)": ECSFormatter(service=service),
     }
-    # A fresh record per line: formatters may cache the text of the record they saw last.
-    records = [access_record() for _ in range(LINES)]
     print(f"Formatter throughput, one access-log record ({LINES} lines x {ROUNDS} rounds, median)")
     rates = {}
     for name, formatter in formatters.items():
+        # Fresh records for every round: a formatter keeps the line it made on the record.
+        batches = iter([[access_record() for _ in range(LINES)] for _ in range(ROUNDS)])
 
-        def work(formatter: logging.Formatter = formatter) -> None:
-            for record in records:
+        def work(formatter: logging.Formatter = formatter, batches: Any = batches) -> None:
+            for record in next(batches):
                 formatter.format(record)
 
         rates[name] = best_rate(work, LINES)
@@ -108,66 +118,117 @@ def bench_formatters() -> None:
         print(f"  {name:<32} {rate:>10,.0f} lines/s  {1e6 / rate:6.1f} µs/line  x{rate / base:.2f}")
 
 
-def bench_requests() -> None:
-    import django
-    from django.http import HttpRequest, HttpResponse
-    from django.test import RequestFactory
+DESTINATIONS: dict[str, tuple[bool, bool] | None] = {
+    "no access log": None,
+    "access log -> stdout (JSON)": (False, True),
+    "access log -> app.log (shared rotating)": (True, False),
+    "access log -> stdout + app.log": (True, True),
+}
 
-    from helpdesk.lib.request_context import RequestContextMiddleware
-    from helpdesk.monitoring.logging.config import build_logging_config
-    from helpdesk.monitoring.logging.middleware import AccessLogMiddleware
 
-    def view(request: HttpRequest) -> HttpResponse:
-        return HttpResponse(b"ok")
+class RequestLoop:
+    """A request through RequestContextMiddleware and a trivial view, with or without the log.
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-logging-"))
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the whole run
-    django.setup()
-    factory = RequestFactory()
-    request = factory.get("/api/v1/tickets/?page=2", HTTP_USER_AGENT="bench/1.0")
+    The view binds an organization to the request context, as the ticket views do, so the
+    line carries ``labels.organization`` like a real one. Logging is configured as
+    ``build_logging_config`` does it: stdout to /dev/null and/or the shared rotating app.log.
+    """
 
-    def configure(files: bool, stdout: bool) -> None:
+    def __init__(self) -> None:
+        import django
+        from django.http import HttpRequest, HttpResponse
+        from django.test import RequestFactory
+
+        from helpdesk.lib.request_context import RequestContextMiddleware, bind
+        from helpdesk.monitoring.logging.middleware import AccessLogMiddleware
+
+        def view(request: HttpRequest) -> HttpResponse:
+            bind(organization="acme")
+            return HttpResponse(b"ok")
+
+        django.setup()
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-logging-"))
+        self.devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
+        self.request = RequestFactory().get(
+            "/api/v1/tickets/?page=2", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) bench/1.0"
+        )
+        self.without = RequestContextMiddleware(view)  # type: ignore[arg-type]
+        self.with_access = RequestContextMiddleware(AccessLogMiddleware(view))  # type: ignore[arg-type]
+        self.chain = self.without
+
+    def configure(self, destination: tuple[bool, bool] | None) -> None:
+        from helpdesk.monitoring.logging.config import build_logging_config
+
+        files, stdout = destination or (False, True)
         logging.config.dictConfig(
             build_logging_config(
                 fmt="json",
-                service={"service.name": "helpdesk"},
-                stream=devnull,
+                service={"service.name": "helpdesk", "service.version": "0.1.0"},
+                stream=self.devnull,
                 stdout=stdout,
                 files=files,
-                log_dir=tmp,
+                log_dir=self.tmp,
             )
         )
+        self.chain = self.without if destination is None else self.with_access
 
-    without = RequestContextMiddleware(view)  # type: ignore[arg-type]
-    with_access = RequestContextMiddleware(AccessLogMiddleware(view))  # type: ignore[arg-type]
+    def run(self, count: int) -> None:
+        chain, request = self.chain, self.request
+        for _ in range(count):
+            # A new request object each time, as in production: nothing the previous
+            # iteration cached on it (the resolved client IP) carries over.
+            chain(copy.copy(request))
 
-    def run(chain: Callable[[HttpRequest], HttpResponse]) -> float:
-        def work() -> None:
-            for _ in range(REQUESTS):
-                # A new request object each time, as in production: nothing the previous
-                # iteration cached on it (the resolved client IP) carries over.
-                chain(copy.copy(request))
+    def close(self) -> None:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+        self.devnull.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
-        return best_rate(work, REQUESTS)
 
-    print(f"\nPer-request cost of the access log ({REQUESTS} requests x {ROUNDS} rounds, median)")
-    configure(files=False, stdout=True)
-    base = run(without)
-    print(f"  {'no access log':<40} {1e6 / base:7.1f} µs/request")
-    for label, files, stdout in (
-        ("access log -> stdout (JSON)", False, True),
-        ("access log -> app.log (shared rotating)", True, False),
-        ("access log -> stdout + app.log", True, True),
-    ):
-        configure(files=files, stdout=stdout)
-        rate = run(with_access)
-        extra = 1e6 / rate - 1e6 / base
-        print(f"  {label:<40} {1e6 / rate:7.1f} µs/request  (+{extra:.1f} µs)")
-    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
-    devnull.close()
-    size = sum(p.stat().st_size for p in tmp.glob("app.log*"))
+def bench_requests() -> None:
+    loop = RequestLoop()
+    print(
+        f"\nPer-request cost of the access log ({REQUESTS} requests x {ROUNDS} rounds, "
+        "destinations interleaved, median)"
+    )
+    samples: dict[str, list[float]] = {label: [] for label in DESTINATIONS}
+    for _ in range(ROUNDS):
+        for label, destination in DESTINATIONS.items():
+            loop.configure(destination)
+            start = time.perf_counter()
+            loop.run(REQUESTS)
+            samples[label].append((time.perf_counter() - start) / REQUESTS * 1e6)
+    size = sum(p.stat().st_size for p in loop.tmp.glob("app.log*") if p.suffix != ".lock")
+    loop.close()
+    base = statistics.median(samples["no access log"])
+    for label, values in samples.items():
+        median = statistics.median(values)
+        added = "" if label == "no access log" else f"  (+{median - base:.1f} µs)"
+        print(f"  {label:<40} {median:7.1f} µs/request{added}")
     print(f"  ({size / 1e6:.1f} MB of ECS JSON in app.log and its backups)")
-    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def child_instructions(label: str, count: int) -> None:
+    """Serve ``count`` requests to one destination, counting only that loop (callgrind)."""
+    loop = RequestLoop()
+    loop.configure(DESTINATIONS[label])
+    loop.run(300)  # warm up: layouts, templates, open files
+    with callgrind.counting():
+        loop.run(count)
+    loop.close()
+
+
+def bench_instructions(count: int) -> None:
+    """Count the instructions the access line adds per request (deterministic)."""
+    if not callgrind.available():
+        print("\nInstructions: skipped, valgrind is not installed (Debian package valgrind)")
+        return
+    print(f"\nInstructions per request (callgrind, {count} requests after 300 warm-up, loop only)")
+    counts = {label: callgrind.count(__file__, label, str(count)) / count for label in DESTINATIONS}
+    base = counts["no access log"]
+    for label, per_request in counts.items():
+        added = "" if label == "no access log" else f"  {per_request - base:+10,.0f}"
+        print(f"  {label:<40} {per_request:10,.0f} instr{added}")
 
 
 def main() -> int:
@@ -175,9 +236,15 @@ def main() -> int:
     data_dir = tempfile.mkdtemp(prefix="bench-data-")
     os.environ.setdefault("HELPDESK_DATA_DIR", data_dir)
     os.environ.setdefault("LOG_FILES", "0")
+    if sys.argv[1:2] == ["--child"]:
+        child_instructions(sys.argv[2], int(sys.argv[3]))
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return 0
     sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", line_buffering=True)
     bench_formatters()
     bench_requests()
+    if "--instructions" in sys.argv or not QUICK:
+        bench_instructions(INSTRUCTION_REQUESTS)
     shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 

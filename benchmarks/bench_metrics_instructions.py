@@ -16,13 +16,9 @@ Run: .venv/bin/python benchmarks/bench_metrics_instructions.py [--requests N]
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
+
+import callgrind
 
 CONFIGS = ("(a) none", "(b) django-prometheus", "(c) ours")
 CASES = ("trivial view", "ticket list")
@@ -57,47 +53,20 @@ def child(config: str, case: str, count: int) -> None:
     )
     instrumented = config == "(c) ours"
     bm.run_requests(app, env, 200, instrumented)  # warm up: caches, label children, imports
-    control = [shutil.which("callgrind_control") or "callgrind_control"]
-    subprocess.run([*control, "-i", "on", str(os.getpid())], check=True, capture_output=True)
-    bm.run_requests(app, env, count, instrumented)
-    subprocess.run([*control, "-i", "off", str(os.getpid())], check=True, capture_output=True)
+    with callgrind.counting():
+        bm.run_requests(app, env, count, instrumented)
 
 
 def count_instructions(config: str, case: str, count: int) -> int:
     """Run one configuration under callgrind and return the instructions counted."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        result = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--child",
-                config,
-                case,
-                str(count),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"{config} / {case} failed:\n{result.stderr[-2000:]}")
-        match = re.search(r"Collected : (\d+)", result.stderr)
-        if not match:
-            raise SystemExit(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
-        return int(match.group(1))
+    return callgrind.count(__file__, config, case, str(count))
 
 
 def main() -> int:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
-    if not shutil.which("valgrind"):
+    if not callgrind.available():
         print("skipped: valgrind is not installed (Debian package valgrind)")
         return 0
     count = int(sys.argv[sys.argv.index("--requests") + 1]) if "--requests" in sys.argv else 500

@@ -118,11 +118,13 @@ def bench_formatters() -> None:
         print(f"  {name:<32} {rate:>10,.0f} lines/s  {1e6 / rate:6.1f} µs/line  x{rate / base:.2f}")
 
 
-DESTINATIONS: dict[str, tuple[bool, bool] | None] = {
+# (files, stdout, format) of each destination; None is the chain without the access log.
+DESTINATIONS: dict[str, tuple[bool, bool, str] | None] = {
     "no access log": None,
-    "access log -> stdout (JSON)": (False, True),
-    "access log -> app.log (shared rotating)": (True, False),
-    "access log -> stdout + app.log": (True, True),
+    "access log -> stdout (JSON)": (False, True, "json"),
+    "access log -> app.log (shared rotating)": (True, False, "json"),
+    "access log -> stdout + app.log": (True, True, "json"),
+    "access log -> console + app.log (make run)": (True, True, "console"),
 }
 
 
@@ -156,13 +158,13 @@ class RequestLoop:
         self.with_access = RequestContextMiddleware(AccessLogMiddleware(view))  # type: ignore[arg-type]
         self.chain = self.without
 
-    def configure(self, destination: tuple[bool, bool] | None) -> None:
+    def configure(self, destination: tuple[bool, bool, str] | None) -> None:
         from helpdesk.monitoring.logging.config import build_logging_config
 
-        files, stdout = destination or (False, True)
+        files, stdout, fmt = destination or (False, True, "json")
         logging.config.dictConfig(
             build_logging_config(
-                fmt="json",
+                fmt=fmt,
                 service={"service.name": "helpdesk", "service.version": "0.1.0"},
                 stream=self.devnull,
                 stdout=stdout,
@@ -204,7 +206,7 @@ def bench_requests() -> None:
     for label, values in samples.items():
         median = statistics.median(values)
         added = "" if label == "no access log" else f"  (+{median - base:.1f} µs)"
-        print(f"  {label:<40} {median:7.1f} µs/request{added}")
+        print(f"  {label:<44} {median:7.1f} µs/request{added}")
     print(f"  ({size / 1e6:.1f} MB of ECS JSON in app.log and its backups)")
 
 
@@ -228,7 +230,7 @@ def bench_instructions(count: int) -> None:
     base = counts["no access log"]
     for label, per_request in counts.items():
         added = "" if label == "no access log" else f"  {per_request - base:+10,.0f}"
-        print(f"  {label:<40} {per_request:10,.0f} instr{added}")
+        print(f"  {label:<44} {per_request:10,.0f} instr{added}")
 
 
 def main() -> int:

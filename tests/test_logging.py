@@ -613,12 +613,16 @@ ACCESS_FIELDS: dict[str, Any] = {
 def test_it_makes_the_same_line_the_short_way_as_the_general_way(extra: dict[str, Any]) -> None:
     """The compiled per-layout line is byte for byte what the general event encoding gives."""
     formatter = ECSFormatter(service=SERVICE, max_field_chars=4096)
+    console = ConsoleFormatter(service=SERVICE, max_field_chars=4096)
     for _ in range(2):  # the layout's first line compiles it, the second reuses it
         record = _record(extra, args=("/x", 200))
         line = formatter.format(record)
         assert line == dumps(formatter.event(record))
         assert "\n" not in line
         json.loads(line)
+        readable = console.format(record)
+        assert readable == console.render(console.event(record))
+        assert "\n" not in readable
 
 
 def test_it_formats_a_record_once_for_several_handlers() -> None:

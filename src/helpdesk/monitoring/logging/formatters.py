@@ -457,13 +457,9 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         logger and call site, process and thread. The text is the same, byte for byte, as
         the general way's (a test holds the two together); anything else takes that way.
         """
-        if record.exc_info or record.stack_info:
+        filled = self._filled(record)
+        if filled is None:
             return dumps(self.event(record))
-        layout = self._layout(record)
-        fill = layout.fill
-        if fill is None or not layout.tree.tops.isdisjoint(self._static_tops):  # type: ignore[union-attr]
-            return dumps(self.event(record))
-        filled = fill(record.__dict__, record.getMessage(), self.redactor)
         log = self._origin_json(record)
         process = self._process_json(record)
         if filled is None or log is None or process is None:
@@ -492,6 +488,20 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
                 encoded.decode()[1:],
             )
         )
+
+    def _filled(self, record: logging.LogRecord) -> tuple[dict[str, Any], str] | None:
+        """Return the nested extra fields and the message the short way, or None.
+
+        None for a record with an exception or stack, a layout that clashes or extends the
+        standard objects, or a value that is not plain: the general way (``event``) does those.
+        """
+        if record.exc_info or record.stack_info:
+            return None
+        layout = self._layout(record)
+        fill = layout.fill
+        if fill is None or not layout.tree.tops.isdisjoint(self._static_tops):  # type: ignore[union-attr]
+            return None
+        return fill(record.__dict__, record.getMessage(), self.redactor)
 
     def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""
@@ -703,7 +713,13 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
 
 def escape_control(text: str) -> str:
     r"""Return ``text`` with control characters shown as escapes (``\n``, ``\x1b``…)."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if text.isprintable():  # every character _CONTROL matches is unprintable: nothing to do
+        return text
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 class ConsoleFormatter(ECSFormatter):
@@ -729,18 +745,50 @@ class ConsoleFormatter(ECSFormatter):
     )
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as one human-readable line (plus an indented stack trace)."""
-        event = self.event(record)
+        """Return the record as one human-readable line (plus an indented stack trace).
+
+        Made once per record and formatter. A record the short way can take (see
+        ``ECSFormatter._filled``) is rendered from its filled fields without the whole event.
+        """
+        attrs = record.__dict__
+        cached = attrs.get(_LINE)
+        if cached is not None and cached[0] is self:
+            text: str = cached[1]
+            return text
+        filled = self._filled(record)
+        if filled is None:
+            text = self.render(self.event(record))
+        else:
+            fields, message = filled
+            fields["@timestamp"] = self._record_timestamp(record)
+            fields["log.level"] = record.levelname.lower()
+            fields["log.logger"] = record.name
+            fields["message"] = message
+            text = self.render(fields)
+        attrs[_LINE] = (self, text)
+        return text
+
+    def render(self, event: dict[str, Any]) -> str:
+        """Return the readable line of an event (nested, or with dotted keys at the top)."""
         parts = [
             str(event.get("@timestamp", "")),
-            f"{str(event.get('log', {}).get('level', '')).upper():<7}",
-            str(event.get("log", {}).get("logger", "")),
+            f"{str(lookup(event, 'log.level') or '').upper():<7}",
+            str(lookup(event, "log.logger") or ""),
             escape_control(str(event.get("message", ""))),
         ]
-        for path, label in self._SHOWN:
-            value = lookup(event, path)
+        for path, keys, label in _SHOWN_PATHS:
+            # lookup(event, path), unrolled: this runs for every field of every line.
+            if path in event:
+                value = event[path]
+            else:
+                value = event
+                for key in keys:
+                    value = value.get(key) if isinstance(value, dict) else None
+                    if value is None:
+                        break
             if value is not None and value != {}:
-                parts.append(f"{label}={escape_control(str(value))}")
+                text = value if value.__class__ is str else str(value)
+                parts.append(f"{label}={escape_control(text)}")
         line = " ".join(parts)
         stack = lookup(event, "error.stack_trace")
         if stack:
@@ -751,6 +799,11 @@ class ConsoleFormatter(ECSFormatter):
             )
             line = f"{line}\n{trace}"
         return line
+
+
+_SHOWN_PATHS = tuple(
+    (path, tuple(path.split(".")), label) for path, label in ConsoleFormatter._SHOWN
+)
 
 
 def lookup(event: dict[str, Any], path: str) -> Any:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +44,27 @@ def _read_events(log_dir: Path, stem: str) -> list[dict[str, Any]]:
     return events
 
 
-def test_it_rotates_at_the_configured_size(tmp_path: Path) -> None:
-    handler = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=2000, backup_count=3)
+@contextmanager
+def _file_logger(
+    name: str, path: str | Path, max_bytes: int, backup_count: int
+) -> Iterator[logging.Logger]:
+    """Yield a logger writing ECS lines only to a SharedRotatingFileHandler on ``path``."""
+    handler = SharedRotatingFileHandler(path, max_bytes=max_bytes, backup_count=backup_count)
     handler.setFormatter(ECSFormatter())
-    log = logging.getLogger("helpdesk.tests.rotation")
+    log = logging.getLogger(name)
     log.addHandler(handler)
     log.propagate = False
     try:
-        for index in range(200):
-            log.warning("line %d", index)
+        yield log
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def test_it_rotates_at_the_configured_size(tmp_path: Path) -> None:
+    with _file_logger("helpdesk.tests.rotation", tmp_path / "app.log", 2000, 3) as log:
+        for index in range(200):
+            log.warning("line %d", index)
     files = sorted(p.name for p in tmp_path.glob("app.log*") if p.suffix != ".lock")
     assert files == ["app.log", "app.log.1", "app.log.2", "app.log.3"]
     for name in files:
@@ -72,12 +82,7 @@ def test_it_follows_a_log_file_removed_by_hand(
     from helpdesk.monitoring.logging import handlers
 
     monkeypatch.setattr(handlers, "VERIFY_INTERVAL", 0.05)
-    handler = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=10_000, backup_count=1)
-    handler.setFormatter(ECSFormatter())
-    log = logging.getLogger("helpdesk.tests.removed")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
+    with _file_logger("helpdesk.tests.removed", tmp_path / "app.log", 10_000, 1) as log:
         log.warning("before")
         (tmp_path / "app.log").unlink()
         time.sleep(0.1)
@@ -86,32 +91,19 @@ def test_it_follows_a_log_file_removed_by_hand(
         assert [json.loads(line)["message"] for line in lines] == ["after"]
         for index in range(100):  # the shared size counts from the new, empty file
             log.warning("filler %d %s", index, "x" * 200)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
     for name in ("app.log", "app.log.1"):
         assert 0 < (tmp_path / name).stat().st_size <= 10_000
 
 
 def test_it_keeps_the_rotation_state_in_the_lock_file(tmp_path: Path) -> None:
     """Two handlers on one file (as two processes would) share its generation and size."""
-    first = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=3_000, backup_count=50)
-    second = SharedRotatingFileHandler(tmp_path / "app.log", max_bytes=3_000, backup_count=50)
-    for handler in (first, second):
-        handler.setFormatter(ECSFormatter())
-    loggers = []
-    for index, handler in enumerate((first, second)):
-        log = logging.getLogger(f"helpdesk.tests.shared{index}")
-        log.addHandler(handler)
-        log.propagate = False
-        loggers.append(log)
-    try:
+    path = tmp_path / "app.log"
+    with (
+        _file_logger("helpdesk.tests.shared0", path, 3_000, 50) as first,
+        _file_logger("helpdesk.tests.shared1", path, 3_000, 50) as second,
+    ):
         for index in range(60):
-            loggers[index % 2].warning("line %d", index)
-    finally:
-        for log, handler in zip(loggers, (first, second), strict=True):
-            log.removeHandler(handler)
-            handler.close()
+            (first, second)[index % 2].warning("line %d", index)
     events = _read_events(tmp_path, "app.log")
     assert sorted(int(e["message"].split()[1]) for e in events) == list(range(60))
     files = [p for p in tmp_path.glob("app.log*") if p.suffix != ".lock"]
@@ -124,14 +116,9 @@ def test_it_keeps_the_rotation_state_in_the_lock_file(tmp_path: Path) -> None:
 
 
 def _writer(path: str, count: int) -> None:
-    handler = SharedRotatingFileHandler(path, max_bytes=16_000, backup_count=500)
-    handler.setFormatter(ECSFormatter())
-    record_log = logging.getLogger(f"helpdesk.tests.writer.{os.getpid()}")
-    record_log.addHandler(handler)
-    record_log.propagate = False
-    for index in range(count):
-        record_log.warning("writer %d line %d %s", os.getpid(), index, "x" * 100)
-    handler.close()
+    with _file_logger(f"helpdesk.tests.writer.{os.getpid()}", path, 16_000, 500) as log:
+        for index in range(count):
+            log.warning("writer %d line %d %s", os.getpid(), index, "x" * 100)
 
 
 def test_it_loses_no_line_when_processes_rotate_one_file(tmp_path: Path) -> None:

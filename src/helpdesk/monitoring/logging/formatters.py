@@ -366,6 +366,22 @@ def _fragment(value: dict[str, Any]) -> orjson.Fragment | None:
     return orjson.Fragment(encoded) if encoded.isascii() else None
 
 
+_MISSING = object()
+
+
+def _remember(
+    cache: dict[tuple[Any, ...], orjson.Fragment | None],
+    key: tuple[Any, ...],
+    value: dict[str, Any],
+) -> orjson.Fragment | None:
+    """Store and return ``value`` as a fragment under ``key`` (a bounded cache)."""
+    fragment = _fragment(value)
+    if len(cache) >= _MAX_LAYOUTS:
+        cache.clear()
+    cache[key] = fragment
+    return fragment
+
+
 @lru_cache(maxsize=64)
 def _level_json(level: str) -> str:
     return '"log.level":' + _encode(level)
@@ -438,17 +454,17 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         self._processes: dict[tuple[Any, ...], orjson.Fragment | None] = {}
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as one line of ECS JSON (made once per record and formatter)."""
+        """Return the record's text (made once per record and formatter, see ``_text``)."""
         attrs = record.__dict__
         cached = attrs.get(_LINE)
         if cached is not None and cached[0] is self:
             text: str = cached[1]
             return text
-        text = self._line(record)
+        text = self._text(record)
         attrs[_LINE] = (self, text)
         return text
 
-    def _line(self, record: logging.LogRecord) -> str:
+    def _text(self, record: logging.LogRecord) -> str:
         """Return the line of ``dumps(self.event(record))``, the short way when it can.
 
         A record without an exception whose extra fields are plain and fit its layout's tree
@@ -457,13 +473,17 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         logger and call site, process and thread. The text is the same, byte for byte, as
         the general way's (a test holds the two together); anything else takes that way.
         """
+        line = self._short_line(record)
+        return dumps(self.event(record)) if line is None else line
+
+    def _short_line(self, record: logging.LogRecord) -> str | None:
         filled = self._filled(record)
         if filled is None:
-            return dumps(self.event(record))
+            return None
         log = self._origin_json(record)
         process = self._process_json(record)
-        if filled is None or log is None or process is None:
-            return dumps(self.event(record))
+        if log is None or process is None:
+            return None
         body, message = filled
         body["ecs.version"] = ECS_VERSION
         body["log"] = log
@@ -473,9 +493,9 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             encoded = orjson.dumps(body, option=_ORJSON_OPTIONS)
             text = orjson.dumps(message)
         except TypeError:  # an integer beyond 64 bits: the general way falls back to json
-            return dumps(self.event(record))
+            return None
         if not (encoded.isascii() and text.isascii()):
-            return dumps(self.event(record))
+            return None
         return "".join(
             (
                 '{"@timestamp":"',
@@ -506,29 +526,20 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
     def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""
         key = (record.name, record.lineno, record.filename, record.funcName)
-        try:
-            return self._origins[key]
-        except KeyError:
-            pass
-        log = {"logger": record.name, "origin": self._origin(record)}
-        fragment = _fragment(log)
-        if len(self._origins) >= _MAX_LAYOUTS:
-            self._origins.clear()
-        self._origins[key] = fragment
-        return fragment
+        fragment = self._origins.get(key, _MISSING)
+        if fragment is _MISSING:
+            fragment = _remember(
+                self._origins, key, {"logger": record.name, "origin": self._origin(record)}
+            )
+        return fragment  # type: ignore[return-value]  # not _MISSING here
 
     def _process_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``process`` object as JSON, None if not plain ASCII."""
         key = (record.process, record.processName, record.thread, record.threadName)
-        try:
-            return self._processes[key]
-        except KeyError:
-            pass
-        fragment = _fragment(self._process(record))
-        if len(self._processes) >= _MAX_LAYOUTS:
-            self._processes.clear()
-        self._processes[key] = fragment
-        return fragment
+        fragment = self._processes.get(key, _MISSING)
+        if fragment is _MISSING:
+            fragment = _remember(self._processes, key, self._process(record))
+        return fragment  # type: ignore[return-value]  # not _MISSING here
 
     def _record_timestamp(self, record: logging.LogRecord) -> str:
         # strftime is the slow part: reuse the seconds of the previous record when they match.
@@ -593,15 +604,6 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             return value
         return REDACTED if sensitive else self.redactor.clean(value, name)
 
-    def extras(self, record: logging.LogRecord) -> _Fields:
-        """Return the record's redacted ``extra`` fields (and the context's).
-
-        Each field is (dotted name, parents, leaf, value); a dict value is flattened into
-        one field per leaf.
-        """
-        layout = self._layout(record)
-        return layout.nested(self._values(record, layout)[0])
-
     def _values(self, record: logging.LogRecord, layout: _Layout) -> tuple[list[Any], bool]:
         """Return the redacted values of the layout's fields, and whether all are plain.
 
@@ -656,18 +658,11 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             )
         return self._clean(name, value, trusted, sensitive)
 
-    def event(
-        self,
-        record: logging.LogRecord,
-        values: list[Any] | None = None,
-        plain: bool = True,
-    ) -> dict[str, Any]:
+    def event(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``.
 
         Standard fields come from the record and the service settings (trusted, capped);
         the message, error fields and every extra are redacted by key name and by pattern.
-        ``values`` and ``plain`` are what ``_values`` returned for the record's layout, when
-        the caller has them already.
         """
         redactor = self.redactor
         result = self._base(record)
@@ -688,8 +683,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         if error:
             result["error"] = error
         layout = self._layout(record)
-        if values is None:
-            values, plain = self._values(record, layout)
+        values, plain = self._values(record, layout)
         tree = layout.tree
         if plain and tree is not None and tree.tops.isdisjoint(result):
             result.update(tree.build(values))
@@ -744,29 +738,21 @@ class ConsoleFormatter(ECSFormatter):
         ("error.message", "error_message"),
     )
 
-    def format(self, record: logging.LogRecord) -> str:
+    def _text(self, record: logging.LogRecord) -> str:
         """Return the record as one human-readable line (plus an indented stack trace).
 
-        Made once per record and formatter. A record the short way can take (see
-        ``ECSFormatter._filled``) is rendered from its filled fields without the whole event.
+        A record the short way can take (see ``ECSFormatter._filled``) is rendered from its
+        filled fields without the whole event.
         """
-        attrs = record.__dict__
-        cached = attrs.get(_LINE)
-        if cached is not None and cached[0] is self:
-            text: str = cached[1]
-            return text
         filled = self._filled(record)
         if filled is None:
-            text = self.render(self.event(record))
-        else:
-            fields, message = filled
-            fields["@timestamp"] = self._record_timestamp(record)
-            fields["log.level"] = record.levelname.lower()
-            fields["log.logger"] = record.name
-            fields["message"] = message
-            text = self.render(fields)
-        attrs[_LINE] = (self, text)
-        return text
+            return self.render(self.event(record))
+        fields, message = filled
+        fields["@timestamp"] = self._record_timestamp(record)
+        fields["log.level"] = record.levelname.lower()
+        fields["log.logger"] = record.name
+        fields["message"] = message
+        return self.render(fields)
 
     def render(self, event: dict[str, Any]) -> str:
         """Return the readable line of an event (nested, or with dotted keys at the top)."""

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.accounts.models import Membership
-from helpdesk.monitoring.logging import redaction
+from helpdesk.monitoring.logging import formatters, redaction
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, dumps, lookup
 from helpdesk.monitoring.logging.redaction import Redactor
@@ -607,6 +607,8 @@ ACCESS_FIELDS: dict[str, Any] = {
         {**ACCESS_FIELDS, "service.node.name": "web-1"},
         {"user": "bob", "user.id": "7"},
         {"event.action": ["token=abcdef123"], "ticket": object()},
+        {"error": {"type": "ValueError"}, "labels.team": "a{b}"},
+        {"quote'\"\\name": "v\x1b[31m", "labels.x": "y\nforged=1", "event.action": "login"},
         {},
     ],
 )
@@ -631,7 +633,28 @@ def test_it_formats_a_record_once_for_several_handlers() -> None:
     first = formatter.format(record)
     record.__dict__["url.path"] = "/changed"  # what a second handler would see: the same line
     assert formatter.format(record) is first
-    assert ECSFormatter(service=SERVICE).format(record) != first  # another formatter: its own
+    other = ECSFormatter(service={"service.name": "other"}).format(record)  # its own line
+    assert json.loads(other)["service"] == {"name": "other"}
+    assert json.loads(other)["url"] == json.loads(first)["url"]  # the fields, filled once
+
+
+def test_it_fills_a_record_once_for_formatters_configured_alike() -> None:
+    formatter, console = ECSFormatter(service=SERVICE), ConsoleFormatter(service=SERVICE)
+    assert formatter.redactor is console.redactor
+    record = _record(ACCESS_FIELDS, args=("/x", 200))
+    console.format(record)
+    filled = formatters._last_filled[0]
+    assert filled[0] is record
+    formatter.format(record)
+    assert formatters._last_filled[0] is filled
+
+
+def test_it_puts_a_field_added_between_two_handlers_on_the_second_line() -> None:
+    console, formatter = ConsoleFormatter(service=SERVICE), ECSFormatter(service=SERVICE)
+    record = _record(ACCESS_FIELDS, args=("/x", 200))
+    assert "ticket.id" not in console.format(record)
+    record.__dict__["ticket.id"] = "T-9"  # a filter on the second handler adds a field
+    assert json.loads(formatter.format(record))["ticket"] == {"id": "T-9"}
 
 
 def test_it_makes_access_records_as_the_standard_factory_does() -> None:

@@ -38,6 +38,9 @@ _EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context", "_helpdesk
 # Where a formatter keeps the line it made of a record: several handlers (stdout, app.log)
 # share one formatter, and the record is formatted once for all of them.
 _LINE = "_helpdesk_line"
+# The record filled last and its fields (see ECSFormatter._filled): not kept on the record, so
+# records that outlive their handling (a list of them, say) do not hold their fields too.
+_last_filled: list[tuple[Any, ...]] = [(None,)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
 # (event.category and event.type are lists of ECS's allowed values, written by code.)
@@ -414,6 +417,9 @@ def dumps(event: dict[str, Any]) -> str:
     return "{" + ",".join(head) + "," + rest[1:] if head else rest
 
 
+_STANDARD = frozenset(ecs_logging.StdlibFormatter._LOGRECORD_DICT) | _EXCLUDED
+
+
 class ECSFormatter(ecs_logging.StdlibFormatter):
     """Format a record as one ECS JSON object (see the module docstring).
 
@@ -439,7 +445,9 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             if rest:
                 self._service_tree.setdefault(top, {})[rest] = value
         self.redactor = redactor or Redactor.from_environment(max_field_chars)
-        self._standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
+        standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
+        # One object for every formatter with ecs-logging's names: _filled compares identity.
+        self._standard = _STANDARD if standard == _STANDARD else standard
         self._second: tuple[int, str] = (-1, "")
         self._layouts: dict[tuple[str, ...], _Layout] = {}
         # The standard objects as pre-encoded JSON, for the fast line (see _line).
@@ -484,10 +492,8 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         process = self._process_json(record)
         if log is None or process is None:
             return None
-        body, message = filled
-        body["ecs.version"] = ECS_VERSION
-        body["log"] = log
-        body["process"] = process
+        _, fields, message = filled
+        body = {**fields, "ecs.version": ECS_VERSION, "log": log, "process": process}
         body.update(self._service_json)
         try:
             encoded = orjson.dumps(body, option=_ORJSON_OPTIONS)
@@ -509,19 +515,40 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             )
         )
 
-    def _filled(self, record: logging.LogRecord) -> tuple[dict[str, Any], str] | None:
-        """Return the nested extra fields and the message the short way, or None.
+    def _filled(self, record: logging.LogRecord) -> tuple[_Layout, dict[str, Any], str] | None:
+        """Return the layout, nested extra fields and message the short way, or None.
 
         None for a record with an exception or stack, a layout that clashes or extends the
         standard objects, or a value that is not plain: the general way (``event``) does those.
+        Formatters that share a Redactor (those configured alike, as stdout's and app.log's)
+        fill a record once between them: handlers format a record one after the other, so
+        the last record filled is remembered, for as long as no attribute is added to it (a
+        handler's filter that adds one gets it on its line). The fields are shared: the
+        caller must not change them.
         """
         if record.exc_info or record.stack_info:
             return None
-        layout = self._layout(record)
-        fill = layout.fill
-        if fill is None or not layout.tree.tops.isdisjoint(self._static_tops):  # type: ignore[union-attr]
+        attrs = record.__dict__
+        count = len(attrs) - (_LINE in attrs)
+        last = _last_filled[0]
+        if (
+            last[0] is record
+            and last[1] is self.redactor
+            and last[2] is self._standard
+            and last[3] == count
+        ):
+            layout: _Layout = last[4]
+            filled = last[5]
+        else:
+            layout = self._layout(record)
+            fill = layout.fill
+            filled = None if fill is None else fill(attrs, record.getMessage(), self.redactor)
+            # One tuple replaces another: a thread that reads it sees a whole one.
+            _last_filled[0] = (record, self.redactor, self._standard, count, layout, filled)
+        tree = layout.tree
+        if filled is None or tree is None or not tree.tops.isdisjoint(self._static_tops):
             return None
-        return fill(record.__dict__, record.getMessage(), self.redactor)
+        return layout, filled[0], filled[1]
 
     def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""
@@ -738,21 +765,33 @@ class ConsoleFormatter(ECSFormatter):
         ("error.message", "error_message"),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The compiled renderer of each layout (None: render() does that layout).
+        self._renders: dict[_Layout, _Render | None] = {}
+
     def _text(self, record: logging.LogRecord) -> str:
         """Return the record as one human-readable line (plus an indented stack trace).
 
         A record the short way can take (see ``ECSFormatter._filled``) is rendered from its
-        filled fields without the whole event.
+        filled fields by its layout's compiled renderer, without the whole event; the text
+        is the same as ``render``'s (a test holds the two together).
         """
         filled = self._filled(record)
-        if filled is None:
-            return self.render(self.event(record))
-        fields, message = filled
-        fields["@timestamp"] = self._record_timestamp(record)
-        fields["log.level"] = record.levelname.lower()
-        fields["log.logger"] = record.name
-        fields["message"] = message
-        return self.render(fields)
+        if filled is not None:
+            layout, fields, message = filled
+            renders = self._renders
+            if layout in renders:
+                render = renders[layout]
+            else:
+                if len(renders) >= _MAX_LAYOUTS:
+                    renders.clear()
+                render = renders[layout] = _compile_render(layout)
+            if render is not None:
+                level = record.levelname.lower().upper()
+                head = f"{self._record_timestamp(record)} {level:<7} {record.name} {message}"
+                return escape_control(render(fields, head))
+        return self.render(self.event(record))
 
     def render(self, event: dict[str, Any]) -> str:
         """Return the readable line of an event (nested, or with dotted keys at the top)."""
@@ -760,7 +799,7 @@ class ConsoleFormatter(ECSFormatter):
             str(event.get("@timestamp", "")),
             f"{str(lookup(event, 'log.level') or '').upper():<7}",
             str(lookup(event, "log.logger") or ""),
-            escape_control(str(event.get("message", ""))),
+            str(event.get("message", "")),
         ]
         for path, keys, label in _SHOWN_PATHS:
             # lookup(event, path), unrolled: this runs for every field of every line.
@@ -773,9 +812,10 @@ class ConsoleFormatter(ECSFormatter):
                     if value is None:
                         break
             if value is not None and value != {}:
-                text = value if value.__class__ is str else str(value)
-                parts.append(f"{label}={escape_control(text)}")
-        line = " ".join(parts)
+                parts.append(f"{label}={value}")
+        # One pass over the whole line: the separators and labels are printable, so this
+        # escapes exactly the control characters of the values.
+        line = escape_control(" ".join(parts))
         stack = lookup(event, "error.stack_trace")
         if stack:
             # Continuation lines start with "  | " so a reader (or grep) cannot mistake a line
@@ -790,6 +830,37 @@ class ConsoleFormatter(ECSFormatter):
 _SHOWN_PATHS = tuple(
     (path, tuple(path.split(".")), label) for path, label in ConsoleFormatter._SHOWN
 )
+
+
+_Render = Callable[[dict[str, Any], str], str]
+
+
+def _compile_render(layout: _Layout) -> _Render | None:
+    """Return a function that renders a layout's filled fields after a line's head, or None.
+
+    ``render(fields, head)`` returns ``head`` and the shown fields the layout has, as
+    ``ConsoleFormatter.render`` does, in straight-line code (no lookups of absent fields).
+    None when a shown field could sit inside a dict value (``{"error": {"type": …}}``):
+    whether it is there depends on the line, so ``render`` does that layout.
+    """
+    names = (*layout.trusted, *layout.scanned, *layout.secret)
+    leaves = {(*parents, leaf) for parents, leaf in map(_path, names)}
+    inner = {path[:depth] for path in leaves for depth in range(1, len(path))}
+    template = ["{}"]
+    values = []
+    for _, keys, label in _SHOWN_PATHS:
+        if keys in leaves or keys in inner:
+            template.append(label.replace("{", "{{").replace("}", "}}") + "={}")
+            values.append("f" + "".join(f"[{key!r}]" for key in keys))
+        elif any(keys[:depth] in leaves for depth in range(1, len(keys))):
+            return None
+    # Field names reach the source only as repr() literals, labels only through TEMPLATE.
+    source = f"def render(f, head):\n    return TEMPLATE.format(head, {', '.join(values)})\n"
+    namespace: dict[str, Any] = {"TEMPLATE": " ".join(template)}
+    code = compile(source, "<console layout>", "exec")
+    exec(code, namespace)  # noqa: S102  # nosec B102
+    render: _Render = namespace["render"]
+    return render
 
 
 def lookup(event: dict[str, Any], path: str) -> Any:

@@ -3,7 +3,6 @@ center with its own payload shapes; acknowledging silences in it; the evaluator 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,16 +16,10 @@ import requests
 from helpdesk.monitoring.alerting.evaluator import AlertmanagerSink, Evaluator, Observation, Rule
 from helpdesk.monitoring.alerting.models import Alert
 from tests.conftest import client_for
-from tests.services import require_binary
+from tests.services import free_port, require_binary
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 TOKEN = "w" * 40
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -45,7 +38,7 @@ def alertmanager(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[st
     binary = require_binary("prometheus-alertmanager")
     settings.ALERTMANAGER_WEBHOOK_TOKEN = TOKEN
     settings.OUTBOUND_ALLOW_PRIVATE_IPS = False  # ALERTMANAGER_URL is trusted without it
-    port = _free_port()
+    port = free_port(18600, 18649)
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         f"""

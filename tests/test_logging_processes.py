@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,17 +18,12 @@ import requests
 
 from helpdesk.monitoring.logging.formatters import ECSFormatter
 from helpdesk.monitoring.logging.handlers import SharedRotatingFileHandler
+from tests.services import free_port
+from tests.web_server import migrate, serve, server_env
 
 SECRET_QUERY = "gunicorn-query-token-77"
 SECRET_BEARER = "hdk_gunicornbearer0123456789"
 SECRET_COOKIE = "gunicorn-session-4455"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _read_events(log_dir: Path, stem: str) -> list[dict[str, Any]]:
@@ -149,63 +141,22 @@ def test_it_loses_no_line_when_processes_rotate_one_file(tmp_path: Path) -> None
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     """Run `helpdesk serve` (gunicorn, two workers) on SQLite with JSON logs to files."""
-    data = tmp_path / "data"
     log_dir = tmp_path / "log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS"))}
-    port = _free_port()
-    env.update(
-        {
-            "HELPDESK_DATA_DIR": str(data),
-            "HELPDESK_ENV": "test",
-            "LOG_FORMAT": "json",
-            "LOG_FILES": "1",
-            "LOG_DIR": str(log_dir),
-            "LOG_FILE_MAX_BYTES": "8192",
-            "LOG_FILE_BACKUPS": "200",
-            "PORT": str(port),
-            "WEB_CONCURRENCY": "2",
-            "WEB_THREADS": "2",
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        }
+    env = server_env(
+        tmp_path / "data",
+        LOG_FORMAT="json",
+        LOG_FILES="1",
+        LOG_DIR=str(log_dir),
+        LOG_FILE_MAX_BYTES="8192",
+        LOG_FILE_BACKUPS="200",
+        WEB_CONCURRENCY="2",
     )
-    bindir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bindir / "helpdesk"), "migrate", "-v0"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    stdout_path = tmp_path / "stdout.txt"
-    with stdout_path.open("w") as stdout:
-        proc = subprocess.Popen(
-            [str(bindir / "helpdesk"), "serve"],
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/api/v1/auth/token/", timeout=10)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        proc.stderr.read().decode() if proc.stderr else ""
-                    ) from None
-                time.sleep(0.2)
-        yield base, log_dir, [str(stdout_path)]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    migrate(env)
+    stdout = tmp_path / "stdout.txt"
+    with serve(
+        env, free_port(18500, 18549), stdout=stdout, stderr=tmp_path / "stderr.txt"
+    ) as server:
+        yield server.base, log_dir, [str(stdout)]
 
 
 def test_it_logs_ecs_json_from_gunicorn_workers_into_shared_files(

@@ -19,8 +19,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, compact, worker_exited
-from tests.metrics_servers import free_port, gunicorn_server
-from tests.services import require_binary
+from tests.services import free_port, require_binary
+from tests.web_server import gunicorn_server
 
 # Values are multiples of 1/4 so that sums are exact whatever the order of additions: compacted
 # and uncompacted folders must then render the very same bytes.

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.services import port_open, require_env, unavailable
+from tests.services import free_port, port_open, require_env, unavailable
+from tests.web_server import migrate, serve, server_env
 
 pytestmark = pytest.mark.services
-
-
-def _free_port_in_range(start: int = 18900, end: int = 18999) -> int:
-    for port in range(start, end):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18900-18999")
 
 
 @pytest.fixture
@@ -35,53 +20,16 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
     redis_url = require_env("REDIS_URL")
     if not port_open("127.0.0.1", 6379):
         unavailable("Redis is not running on 127.0.0.1:6379")
-    bindir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
-    env.update(
-        {
-            "HELPDESK_DATA_DIR": str(tmp_path / "data"),
-            "HELPDESK_ENV": "test",
-            "REDIS_URL": redis_url,
-            "LOG_FILES": "0",
-            "WEB_CONCURRENCY": "1",
-            "WEB_THREADS": "2",
-            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        }
-    )
-    subprocess.run([str(bindir / "helpdesk"), "migrate", "-v0"], env=env, check=True, timeout=180)
-    procs, bases = [], []
-    try:
-        for _ in range(2):
-            port = _free_port_in_range()
-            proc = subprocess.Popen(
-                [str(bindir / "helpdesk"), "serve"],
-                env={**env, "PORT": str(port)},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            procs.append(proc)
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    requests.get(f"{base}/api/v1/auth/token/", timeout=5)
-                    break
-                except requests.RequestException:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"server on {port} did not start") from None
-                    time.sleep(0.2)
-            bases.append(base)
+    env = server_env(tmp_path / "data", REDIS_URL=redis_url, WEB_CONCURRENCY="1")
+    migrate(env)
+    with ExitStack() as servers:
+        bases = [
+            servers.enter_context(
+                serve(env, free_port(18900, 18999), stdout=tmp_path / f"server-{n}.log")
+            ).base
+            for n in range(2)
+        ]
         yield bases
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def test_it_shares_failure_counters_between_two_servers(two_servers: list[str]) -> None:

@@ -33,6 +33,8 @@ import struct
 import time
 from pathlib import Path
 
+from helpdesk.lib.process import pid as current_pid
+
 logger = logging.getLogger(__name__)
 
 _NO_LOCK = contextlib.nullcontext()
@@ -83,7 +85,7 @@ class SharedRotatingFileHandler(logging.Handler):
     def _ensure_process(self) -> int:
         # After a fork the child shares the parent's open file description, and flock on a
         # shared description does not exclude the parent: give each process its own.
-        pid = os.getpid()
+        pid = current_pid()
         if pid != self._pid:
             self._release()  # the parent's copies; the parent keeps its own
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ request (see ``helpdesk.monitoring.logging.context``).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from helpdesk.lib.process import pid
 from helpdesk.monitoring.logging.context import ACCESS_LOGGER, current_request
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _access_record(args: tuple[Any, ...]) -> logging.LogRecord:
     if factory is not logging.LogRecord:
         return factory(ACCESS_LOGGER, logging.INFO, __file__, _LINE, _FORMAT, args, None, _FUNCTION)
     now = time.time()
-    key = (os.getpid(), threading.get_ident())
+    key = (pid(), threading.get_ident())
     template = _templates.get(key)
     if template is None:
         first = logging.LogRecord(

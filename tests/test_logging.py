@@ -21,7 +21,13 @@ from django.test import Client, override_settings
 from helpdesk.accounts.models import Membership
 from helpdesk.monitoring.logging import formatters, redaction
 from helpdesk.monitoring.logging.config import build_logging_config
-from helpdesk.monitoring.logging.formatters import ConsoleFormatter, ECSFormatter, dumps, lookup
+from helpdesk.monitoring.logging.formatters import (
+    ConsoleFormatter,
+    ECSFormatter,
+    dumps,
+    escape_control,
+    lookup,
+)
 from helpdesk.monitoring.logging.redaction import Redactor
 from tests.conftest import client_for
 from tests.logging_urls import DSN
@@ -271,6 +277,15 @@ def test_it_escapes_control_characters_in_the_console_format() -> None:
     assert "\n" not in line
     assert "\x1b" not in line
     assert "bob\\nINFO forged line\\x1b[2J" in line
+
+
+def test_it_escapes_exactly_the_control_characters() -> None:
+    """The quick tests for ASCII and printable text agree with the pattern on every character."""
+    for code in [*range(0x3000), 0xFEFF, 0x1F600]:
+        for text in (f"a{chr(code)}b", f"\u00e9{chr(code)}"):
+            assert escape_control(text) == formatters._CONTROL.sub(formatters._escape, text)
+    assert escape_control("GET /x 200") == "GET /x 200"
+    assert escape_control("a\x7fb\x00") == "a\\x7fb\\x00"
 
 
 def test_it_prefixes_stack_trace_lines_in_the_console_format() -> None:

@@ -42,6 +42,7 @@ _LINE = "_helpdesk_line"
 # records that outlive their handling (a list of them, say) do not hold their fields too.
 _last_filled: list[tuple[Any, ...]] = [(None,)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ASCII_CONTROL = bytes(range(0x20)) + b"\x7f"
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
 # (event.category and event.type are lists of ECS's allowed values, written by code.)
 _TRUSTED = frozenset(
@@ -492,7 +493,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         process = self._process_json(record)
         if log is None or process is None:
             return None
-        _, fields, message = filled
+        _, fields, message, stamp = filled
         body = {**fields, "ecs.version": ECS_VERSION, "log": log, "process": process}
         body.update(self._service_json)
         try:
@@ -505,7 +506,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         return "".join(
             (
                 '{"@timestamp":"',
-                self._record_timestamp(record),
+                stamp,
                 '",',
                 _level_json(record.levelname.lower()),
                 ',"message":',
@@ -515,8 +516,8 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             )
         )
 
-    def _filled(self, record: logging.LogRecord) -> tuple[_Layout, dict[str, Any], str] | None:
-        """Return the layout, nested extra fields and message the short way, or None.
+    def _filled(self, record: logging.LogRecord) -> tuple[_Layout, dict[str, Any], str, str] | None:
+        """Return the layout, nested extra fields, message and timestamp the short way, or None.
 
         None for a record with an exception or stack, a layout that clashes or extends the
         standard objects, or a value that is not plain: the general way (``event``) does those.
@@ -539,16 +540,18 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         ):
             layout: _Layout = last[4]
             filled = last[5]
+            stamp: str = last[6]
         else:
             layout = self._layout(record)
             fill = layout.fill
             filled = None if fill is None else fill(attrs, record.getMessage(), self.redactor)
+            stamp = self._record_timestamp(record)
             # One tuple replaces another: a thread that reads it sees a whole one.
-            _last_filled[0] = (record, self.redactor, self._standard, count, layout, filled)
+            _last_filled[0] = (record, self.redactor, self._standard, count, layout, filled, stamp)
         tree = layout.tree
         if filled is None or tree is None or not tree.tops.isdisjoint(self._static_tops):
             return None
-        return layout, filled[0], filled[1]
+        return layout, filled[0], filled[1], stamp
 
     def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""
@@ -734,7 +737,13 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
 
 def escape_control(text: str) -> str:
     r"""Return ``text`` with control characters shown as escapes (``\n``, ``\x1b``…)."""
-    if text.isprintable():  # every character _CONTROL matches is unprintable: nothing to do
+    if text.isascii():
+        # In ASCII, _CONTROL matches only these bytes: deleting them is a quicker test than
+        # isprintable(), which looks every character up in the Unicode tables.
+        data = text.encode("ascii")
+        if len(data.translate(None, _ASCII_CONTROL)) == len(data):
+            return text
+    elif text.isprintable():  # every character _CONTROL matches is unprintable
         return text
     return _CONTROL.sub(_escape, text)
 
@@ -779,7 +788,7 @@ class ConsoleFormatter(ECSFormatter):
         """
         filled = self._filled(record)
         if filled is not None:
-            layout, fields, message = filled
+            layout, fields, message, stamp = filled
             renders = self._renders
             if layout in renders:
                 render = renders[layout]
@@ -789,7 +798,7 @@ class ConsoleFormatter(ECSFormatter):
                 render = renders[layout] = _compile_render(layout)
             if render is not None:
                 level = record.levelname.lower().upper()
-                head = f"{self._record_timestamp(record)} {level:<7} {record.name} {message}"
+                head = f"{stamp} {level:<7} {record.name} {message}"
                 return escape_control(render(fields, head))
         return self.render(self.event(record))
 
@@ -846,18 +855,21 @@ def _compile_render(layout: _Layout) -> _Render | None:
     names = (*layout.trusted, *layout.scanned, *layout.secret)
     leaves = {(*parents, leaf) for parents, leaf in map(_path, names)}
     inner = {path[:depth] for path in leaves for depth in range(1, len(path))}
-    template = ["{}"]
-    values = []
+    lines = ["def render(f, head):"]
+    text = "{head}"
     for _, keys, label in _SHOWN_PATHS:
         if keys in leaves or keys in inner:
-            template.append(label.replace("{", "{{").replace("}", "}}") + "={}")
-            values.append("f" + "".join(f"[{key!r}]" for key in keys))
+            if not label.isidentifier():  # only plain words go into the f-string's text
+                return None
+            var = f"v{len(lines)}"
+            lines.append(f"    {var} = f" + "".join(f"[{key!r}]" for key in keys))
+            text += f" {label}={{{var}}}"
         elif any(keys[:depth] in leaves for depth in range(1, len(keys))):
             return None
-    # Field names reach the source only as repr() literals, labels only through TEMPLATE.
-    source = f"def render(f, head):\n    return TEMPLATE.format(head, {', '.join(values)})\n"
-    namespace: dict[str, Any] = {"TEMPLATE": " ".join(template)}
-    code = compile(source, "<console layout>", "exec")
+    lines.append(f'    return f"{text}"')
+    # Field names reach the source only as repr() literals, labels only as identifiers.
+    code = compile("\n".join(lines), "<console layout>", "exec")
+    namespace: dict[str, Any] = {}
     exec(code, namespace)  # noqa: S102  # nosec B102
     render: _Render = namespace["render"]
     return render

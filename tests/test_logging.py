@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
 import logging.config
 import re
 import sys
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -659,9 +661,18 @@ def test_it_fills_a_record_once_for_formatters_configured_alike() -> None:
     record = _record(ACCESS_FIELDS, args=("/x", 200))
     console.format(record)
     filled = formatters._last_filled[0]
-    assert filled[0] is record
+    assert filled[0]() is record
     formatter.format(record)
     assert formatters._last_filled[0] is filled
+
+
+def test_it_keeps_no_record_alive_after_formatting_it() -> None:
+    record = _record(ACCESS_FIELDS, args=("/x", 200))
+    ECSFormatter(service=SERVICE).format(record)
+    gone = weakref.ref(record)
+    del record
+    gc.collect()
+    assert gone() is None
 
 
 def test_it_puts_a_field_added_between_two_handlers_on_the_second_line() -> None:

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
+from weakref import ref
 
 import ecs_logging
 import orjson
@@ -40,7 +41,9 @@ _EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context", "_helpdesk
 _LINE = "_helpdesk_line"
 # The record filled last and its fields (see ECSFormatter._filled): not kept on the record, so
 # records that outlive their handling (a list of them, say) do not hold their fields too.
-_last_filled: list[tuple[Any, ...]] = [(None,)]
+# A weak reference: the last record of a quiet process (its arguments, a request…) is not kept
+# alive by it.
+_last_filled: list[tuple[Any, ...]] = [(lambda: None,)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ASCII_CONTROL = bytes(range(0x20)) + b"\x7f"
 # Fields whose values we produce ourselves (or validated): capped, but not scanned for secrets.
@@ -533,7 +536,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         count = len(attrs) - (_LINE in attrs)
         last = _last_filled[0]
         if (
-            last[0] is record
+            last[0]() is record
             and last[1] is self.redactor
             and last[2] is self._standard
             and last[3] == count
@@ -547,7 +550,15 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             filled = None if fill is None else fill(attrs, record.getMessage(), self.redactor)
             stamp = self._record_timestamp(record)
             # One tuple replaces another: a thread that reads it sees a whole one.
-            _last_filled[0] = (record, self.redactor, self._standard, count, layout, filled, stamp)
+            _last_filled[0] = (
+                ref(record),
+                self.redactor,
+                self._standard,
+                count,
+                layout,
+                filled,
+                stamp,
+            )
         tree = layout.tree
         if filled is None or tree is None or not tree.tops.isdisjoint(self._static_tops):
             return None

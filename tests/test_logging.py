@@ -406,6 +406,17 @@ def test_it_refuses_an_unknown_log_format(tmp_path: Path) -> None:
     assert "LOG_FORMAT must be one of json, console" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("fmt", "files", "shared"),
+    [("console", True, True), ("console", False, False), ("json", True, False)],
+)
+def test_it_shares_the_fill_where_two_formatters_take_every_record(
+    tmp_path: Path, fmt: str, files: bool, shared: bool
+) -> None:
+    config = build_logging_config(fmt=fmt, files=files, log_dir=tmp_path)
+    assert {f["share_fill"] for f in config["formatters"].values()} == {shared}
+
+
 def test_it_defaults_to_json_on_stdout_without_files_in_production(tmp_path: Path) -> None:
     import os
     import secrets
@@ -629,10 +640,13 @@ ACCESS_FIELDS: dict[str, Any] = {
         {},
     ],
 )
-def test_it_makes_the_same_line_the_short_way_as_the_general_way(extra: dict[str, Any]) -> None:
+@pytest.mark.parametrize("share", [False, True])
+def test_it_makes_the_same_line_the_short_way_as_the_general_way(
+    extra: dict[str, Any], share: bool
+) -> None:
     """The compiled per-layout line is byte for byte what the general event encoding gives."""
-    formatter = ECSFormatter(service=SERVICE, max_field_chars=4096)
-    console = ConsoleFormatter(service=SERVICE, max_field_chars=4096)
+    formatter = ECSFormatter(service=SERVICE, max_field_chars=4096, share_fill=share)
+    console = ConsoleFormatter(service=SERVICE, max_field_chars=4096, share_fill=share)
     for _ in range(2):  # the layout's first line compiles it, the second reuses it
         record = _record(extra, args=("/x", 200))
         line = formatter.format(record)
@@ -645,18 +659,19 @@ def test_it_makes_the_same_line_the_short_way_as_the_general_way(extra: dict[str
 
 
 def test_it_formats_a_record_once_for_several_handlers() -> None:
-    formatter = ECSFormatter(service=SERVICE)
+    formatter = ECSFormatter(service=SERVICE, share_fill=True)
     record = _record(ACCESS_FIELDS, args=("/x", 200))
     first = formatter.format(record)
     record.__dict__["url.path"] = "/changed"  # what a second handler would see: the same line
     assert formatter.format(record) is first
-    other = ECSFormatter(service={"service.name": "other"}).format(record)  # its own line
+    other = ECSFormatter(service={"service.name": "other"}, share_fill=True).format(record)
     assert json.loads(other)["service"] == {"name": "other"}
     assert json.loads(other)["url"] == json.loads(first)["url"]  # the fields, filled once
 
 
 def test_it_fills_a_record_once_for_formatters_configured_alike() -> None:
-    formatter, console = ECSFormatter(service=SERVICE), ConsoleFormatter(service=SERVICE)
+    formatter = ECSFormatter(service=SERVICE, share_fill=True)
+    console = ConsoleFormatter(service=SERVICE, share_fill=True)
     assert formatter.redactor is console.redactor
     record = _record(ACCESS_FIELDS, args=("/x", 200))
     console.format(record)
@@ -668,7 +683,7 @@ def test_it_fills_a_record_once_for_formatters_configured_alike() -> None:
 
 def test_it_keeps_no_record_alive_after_formatting_it() -> None:
     record = _record(ACCESS_FIELDS, args=("/x", 200))
-    ECSFormatter(service=SERVICE).format(record)
+    ECSFormatter(service=SERVICE, share_fill=True).format(record)
     gone = weakref.ref(record)
     del record
     gc.collect()
@@ -676,7 +691,8 @@ def test_it_keeps_no_record_alive_after_formatting_it() -> None:
 
 
 def test_it_puts_a_field_added_between_two_handlers_on_the_second_line() -> None:
-    console, formatter = ConsoleFormatter(service=SERVICE), ECSFormatter(service=SERVICE)
+    console = ConsoleFormatter(service=SERVICE, share_fill=True)
+    formatter = ECSFormatter(service=SERVICE, share_fill=True)
     record = _record(ACCESS_FIELDS, args=("/x", 200))
     assert "ticket.id" not in console.format(record)
     record.__dict__["ticket.id"] = "T-9"  # a filter on the second handler adds a field

@@ -44,7 +44,14 @@ def build_logging_config(
     if files and log_dir is None:
         raise ValueError("file logging needs a log directory")
     level = level.upper()
-    formatter_args = {"service": dict(service or {}), "max_field_chars": max_field_chars}
+    # The console on stdout and JSON in files: two formatters take every record, so they
+    # redact it once between them.
+    share = stdout and files and fmt == "console"
+    formatter_args = {
+        "service": dict(service or {}),
+        "max_field_chars": max_field_chars,
+        "share_fill": share,
+    }
     handlers: dict[str, dict[str, Any]] = {}
     if stdout:
         handlers["stdout"] = {

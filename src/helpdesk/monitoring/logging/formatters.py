@@ -429,6 +429,9 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
 
     ``service`` holds the static fields (``service.name``…) merged into every event;
     ``max_field_chars`` caps each string field (stack traces get four times as much).
+    ``share_fill`` lets formatters configured alike redact a record once between them (see
+    ``_filled``): worth it where two formatters take every record (the console on stdout
+    and JSON in ``app.log``), a little bookkeeping per line where one does.
     The fields and layout are those of ``ecs_logging.StdlibFormatter`` (minus
     ``log.original``, a copy of ``message``); the event is built in one flat pass so that
     redaction sees every field once and the line costs a fraction of the generic merge.
@@ -439,10 +442,12 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         service: dict[str, Any] | None = None,
         max_field_chars: int = 8192,
         redactor: Redactor | None = None,
+        share_fill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.service = dict(service or {})
+        self.share_fill = share_fill
         self._service_tree: dict[str, dict[str, Any]] = {}
         for key, value in self.service.items():
             top, _, rest = key.partition(".")
@@ -496,8 +501,12 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         process = self._process_json(record)
         if log is None or process is None:
             return None
-        _, fields, message, stamp = filled
-        body = {**fields, "ecs.version": ECS_VERSION, "log": log, "process": process}
+        _, body, message, stamp = filled
+        if self.share_fill:
+            body = dict(body)  # the other formatters' fields: add to a copy
+        body["ecs.version"] = ECS_VERSION
+        body["log"] = log
+        body["process"] = process
         body.update(self._service_json)
         try:
             encoded = orjson.dumps(body, option=_ORJSON_OPTIONS)
@@ -524,45 +533,44 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
 
         None for a record with an exception or stack, a layout that clashes or extends the
         standard objects, or a value that is not plain: the general way (``event``) does those.
-        Formatters that share a Redactor (those configured alike, as stdout's and app.log's)
-        fill a record once between them: handlers format a record one after the other, so
-        the last record filled is remembered, for as long as no attribute is added to it (a
-        handler's filter that adds one gets it on its line). The fields are shared: the
-        caller must not change them.
+        With ``share_fill``, formatters that share a Redactor (those configured alike, as
+        stdout's and app.log's) fill a record once between them: handlers format a record one
+        after the other, so the last record filled is remembered, for as long as no attribute
+        is added to it (a handler's filter that adds one gets it on its line). The fields are
+        then shared: the caller must not change them.
         """
         if record.exc_info or record.stack_info:
             return None
-        attrs = record.__dict__
-        count = len(attrs) - (_LINE in attrs)
-        last = _last_filled[0]
-        if (
-            last[0]() is record
-            and last[1] is self.redactor
-            and last[2] is self._standard
-            and last[3] == count
-        ):
-            layout: _Layout = last[4]
-            filled = last[5]
-            stamp: str = last[6]
+        if not self.share_fill:
+            layout, filled, stamp = self._fill(record)
         else:
-            layout = self._layout(record)
-            fill = layout.fill
-            filled = None if fill is None else fill(attrs, record.getMessage(), self.redactor)
-            stamp = self._record_timestamp(record)
-            # One tuple replaces another: a thread that reads it sees a whole one.
-            _last_filled[0] = (
-                ref(record),
-                self.redactor,
-                self._standard,
-                count,
-                layout,
-                filled,
-                stamp,
-            )
+            attrs = record.__dict__
+            count = len(attrs) - (_LINE in attrs)
+            last = _last_filled[0]
+            if (
+                last[0]() is record
+                and last[1] is self.redactor
+                and last[2] is self._standard
+                and last[3] == count
+            ):
+                layout, filled, stamp = last[4]
+            else:
+                done = self._fill(record)
+                # One tuple replaces another: a thread that reads it sees a whole one.
+                _last_filled[0] = (ref(record), self.redactor, self._standard, count, done)
+                layout, filled, stamp = done
         tree = layout.tree
         if filled is None or tree is None or not tree.tops.isdisjoint(self._static_tops):
             return None
         return layout, filled[0], filled[1], stamp
+
+    def _fill(
+        self, record: logging.LogRecord
+    ) -> tuple[_Layout, tuple[dict[str, Any], str] | None, str]:
+        layout = self._layout(record)
+        fill = layout.fill
+        filled = None if fill is None else fill(record.__dict__, record.getMessage(), self.redactor)
+        return layout, filled, self._record_timestamp(record)
 
     def _origin_json(self, record: logging.LogRecord) -> orjson.Fragment | None:
         """Return the ``log`` object (logger and origin) as JSON, None if not plain ASCII."""

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
+T = TypeVar("T")
 REQUIRED = os.environ.get("HELPDESK_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 
@@ -58,3 +62,19 @@ def free_port(first: int, last: int) -> int:
                 continue
             return port
     raise AssertionError(f"no free port in {first}-{last}")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    message: str = "condition not met in time",
+) -> T:
+    """Return the first truthy value of ``predicate()``; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message)

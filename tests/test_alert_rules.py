@@ -11,7 +11,6 @@ import importlib.util
 import re
 import shutil
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from django.utils.module_loading import import_string
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import free_port, require_binary
+from tests.engines import prometheus
+from tests.services import free_port, require_binary, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -161,32 +161,14 @@ def _rules_loaded(url: str, expected: int) -> list[dict[str, Any]] | None:
 
 
 def test_it_loads_and_evaluates_every_rule_in_a_real_prometheus(tmp_path: Path) -> None:
-    binary = require_binary("prometheus")
     config = laid_out_config(tmp_path)
-    port = free_port(18750, 18799)
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        served = None
-        while served is None and time.monotonic() < deadline and process.poll() is None:
-            served = _rules_loaded(url, len(rules()))
-            time.sleep(0.5)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert served is not None, "Prometheus did not evaluate every rule"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with prometheus(config, tmp_path / "data", free_port(18750, 18799), timeout=60) as url:
+        served = wait_until(
+            lambda: _rules_loaded(url, len(rules())),
+            timeout=60,
+            interval=0.5,
+            message="Prometheus did not evaluate every rule",
+        )
     unhealthy = [(rule["name"], rule.get("lastError")) for rule in served if rule["health"] != "ok"]
     assert unhealthy == []
     names = {rule["name"] for rule in served}

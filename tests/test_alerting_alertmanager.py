@@ -3,9 +3,7 @@ center with its own payload shapes; acknowledging silences in it; the evaluator 
 
 from __future__ import annotations
 
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,30 +13,19 @@ import requests
 
 from helpdesk.monitoring.alerting.evaluator import AlertmanagerSink, Evaluator, Observation, Rule
 from helpdesk.monitoring.alerting.models import Alert
+from tests import engines
 from tests.conftest import client_for
-from tests.services import free_port, require_binary
+from tests.services import free_port, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 TOKEN = "w" * 40
 
 
-def _wait(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[str]:
     """Run Alertmanager routing every alert to the app's webhook; yield its URL."""
-    binary = require_binary("prometheus-alertmanager")
     settings.ALERTMANAGER_WEBHOOK_TOKEN = TOKEN
     settings.OUTBOUND_ALLOW_PRIVATE_IPS = False  # ALERTMANAGER_URL is trusted without it
-    port = free_port(18600, 18649)
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         f"""
@@ -59,33 +46,9 @@ receivers:
             credentials: {TOKEN}
 """
     )
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _ready(url), timeout=20)
+    with engines.alertmanager(config, tmp_path / "data", free_port(18600, 18649)) as url:
         settings.ALERTMANAGER_URL = url
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _push(url: str, ends: datetime | None = None, **labels: str) -> None:
@@ -104,19 +67,19 @@ def _push(url: str, ends: datetime | None = None, **labels: str) -> None:
 
 def test_it_receives_firing_and_resolved_from_a_real_alertmanager(alertmanager: str) -> None:
     _push(alertmanager, job="helpdesk")
-    alert = _wait(lambda: Alert.objects.filter(source="alertmanager").first())
+    alert = wait_until(lambda: Alert.objects.filter(source="alertmanager").first())
     served = requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
     assert alert.fingerprint == served[0]["fingerprint"]
     assert alert.labels["job"] == "helpdesk" and alert.severity == "critical"
     assert alert.annotations["summary"] == "High error rate detected"
     _push(alertmanager, ends=datetime.now(UTC) - timedelta(seconds=1), job="helpdesk")
-    _wait(lambda: Alert.objects.filter(status="resolved").exists())
+    wait_until(lambda: Alert.objects.filter(status="resolved").exists())
     assert Alert.objects.count() == 1
 
 
 def test_it_silences_in_alertmanager_when_acknowledging(alertmanager: str, bob: Any) -> None:
     _push(alertmanager, job="helpdesk")
-    alert = _wait(lambda: Alert.objects.filter(source="alertmanager").first())
+    alert = wait_until(lambda: Alert.objects.filter(source="alertmanager").first())
     bob.is_staff = True
     bob.save()
     response = client_for(bob).post(f"/api/v1/monitoring/alerts/{alert.pk}/ack/")
@@ -144,10 +107,10 @@ def test_the_evaluator_posts_its_alerts_to_alertmanager(alertmanager: str) -> No
         alerts = requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
         return [a for a in alerts if a["labels"].get("alertname") == "ReadinessCheckFailing"]
 
-    [posted] = _wait(served)
+    [posted] = wait_until(served)
     assert posted["labels"]["check"] == "database"
     # Alertmanager routes it back to the app's webhook: one place for grouping and silences.
-    _wait(lambda: Alert.objects.filter(name="ReadinessCheckFailing", source="alertmanager"))
+    wait_until(lambda: Alert.objects.filter(name="ReadinessCheckFailing", source="alertmanager"))
     source.bad = False
     evaluator.evaluate()
-    _wait(lambda: Alert.objects.filter(name="ReadinessCheckFailing", status="resolved"))
+    wait_until(lambda: Alert.objects.filter(name="ReadinessCheckFailing", status="resolved"))

@@ -37,12 +37,12 @@ import yaml
 from django.conf import settings as django_settings
 
 from helpdesk.monitoring.alerting.models import Alert
+from tests.engines import alertmanager, prometheus
 from tests.receivers import HttpReceiver, SmtpReceiver
-from tests.services import free_port, port_open, require_binary, unavailable
+from tests.services import free_port, port_open, require_binary, unavailable, wait_until
 from tests.tcp import Forwarder
 from tests.test_alert_rules import PROMETHEUS
-from tests.test_alerting_pipeline import engines
-from tests.test_alertmanager_config import TOKEN, _wait, render_local
+from tests.test_alertmanager_config import TOKEN, render_local
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -148,7 +148,10 @@ def stack(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[dict[str,
             (tmp_path / "prometheus").mkdir()
             app = urlsplit(live_server.url).netloc
             prom_config = _prometheus_config(tmp_path / "prometheus", app, am_port)
-            with engines(tmp_path, am_config, am_port, prom_config, prom_port):
+            with (
+                alertmanager(am_config, tmp_path / "am-data", am_port),
+                prometheus(prom_config, tmp_path / "prom-data", prom_port),
+            ):
                 yield {
                     "app": app,
                     "prometheus": f"http://127.0.0.1:{prom_port}",
@@ -166,13 +169,13 @@ def test_it_notifies_firing_then_resolved_when_a_dependency_of_the_app_goes_and_
     slack: HttpReceiver = stack["slack"]
     smtp: SmtpReceiver = stack["smtp"]
     # Healthy first: Prometheus scrapes the app with the token and sees the check pass.
-    _wait(lambda: _cache_up(stack["prometheus"]) == 1.0, timeout=20)
+    wait_until(lambda: _cache_up(stack["prometheus"]) == 1.0, timeout=20)
     assert not Alert.objects.filter(name=RULE).exists()
 
     stack["relay"].stop()  # Redis unreachable: connections refused
 
-    _wait(lambda: _cache_up(stack["prometheus"]) == 0.0, timeout=20)
-    alert = _wait(lambda: Alert.objects.filter(name=RULE, status="firing").first(), timeout=30)
+    wait_until(lambda: _cache_up(stack["prometheus"]) == 0.0, timeout=20)
+    alert = wait_until(lambda: Alert.objects.filter(name=RULE, status="firing").first(), timeout=30)
     assert alert.source == "alertmanager"
     assert alert.severity == "critical"
     assert alert.labels["check"] == "cache"
@@ -181,18 +184,18 @@ def test_it_notifies_firing_then_resolved_when_a_dependency_of_the_app_goes_and_
     assert alert.labels["deployment"] == "helpdesk"
     assert alert.annotations["runbook_url"] == "docs/runbooks/HealthCheckFailing.md"
     assert alert.annotations["summary"] == f"Health check cache fails on {stack['app']}"
-    titles = _wait(lambda: _slack_titles(slack), timeout=20)
+    titles = wait_until(lambda: _slack_titles(slack), timeout=20)
     assert titles[0] == f"[FIRING:1] CRITICAL {RULE} (helpdesk)"
     assert not any(title.startswith("[RESOLVED]") for title in titles)
 
     stack["relay"].start()  # Redis back on the same address
 
-    resolved = _wait(
+    resolved = wait_until(
         lambda: Alert.objects.filter(pk=alert.pk, status="resolved").first(), timeout=30
     )
     assert resolved.ends_at is not None
     assert resolved.ends_at > resolved.starts_at
-    titles = _wait(
+    titles = wait_until(
         lambda: [t for t in _slack_titles(slack) if t.startswith("[RESOLVED]")], timeout=20
     )
     assert titles[0] == f"[RESOLVED] CRITICAL {RULE} (helpdesk)"
@@ -201,7 +204,7 @@ def test_it_notifies_firing_then_resolved_when_a_dependency_of_the_app_goes_and_
     # A critical alert pages by email as well, firing and resolved.
     subjects = [str(message["Subject"]) for message in smtp.messages]
     assert f"[FIRING:1] CRITICAL {RULE} (helpdesk)" in subjects
-    _wait(
+    wait_until(
         lambda: (
             f"[RESOLVED] CRITICAL {RULE} (helpdesk)"
             in [str(message["Subject"]) for message in smtp.messages]

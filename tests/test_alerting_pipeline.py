@@ -10,9 +10,7 @@ templates and the receiver are the shipped ones.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,11 @@ import pytest
 import yaml
 
 from helpdesk.monitoring.alerting.models import Alert
+from tests.engines import alertmanager, prometheus
 from tests.receivers import HttpReceiver, SmtpReceiver
-from tests.services import free_port, require_binary
+from tests.services import free_port, require_binary, wait_until
 from tests.test_alert_rules import PROMETHEUS
-from tests.test_alertmanager_config import TOKEN, _ready, _wait, render_local
+from tests.test_alertmanager_config import TOKEN, render_local
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -43,55 +42,11 @@ class LockoutTarget:
         ).encode()
 
 
-def _run(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-@contextmanager
-def engines(
-    tmp_path: Path, am_config: Path, am_port: int, prom_config: Path, prom_port: int
-) -> Iterator[None]:
-    """Run Alertmanager and Prometheus on their configurations until both are ready; stop
-    them on exit."""
-    prometheus = require_binary("prometheus")
-    alertmanager = require_binary("prometheus-alertmanager")
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        processes.append(
-            _run(
-                [
-                    alertmanager,
-                    f"--config.file={am_config}",
-                    f"--storage.path={tmp_path / 'am-data'}",
-                    f"--web.listen-address=127.0.0.1:{am_port}",
-                    "--cluster.listen-address=",
-                ]
-            )
-        )
-        processes.append(
-            _run(
-                [
-                    prometheus,
-                    f"--config.file={prom_config}",
-                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ]
-            )
-        )
-        _wait(lambda: _ready(f"http://127.0.0.1:{am_port}"), timeout=20)
-        _wait(lambda: _ready(f"http://127.0.0.1:{prom_port}"), timeout=30)
-        yield
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
-
-
 @pytest.fixture
 def chain(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[dict[str, Any]]:
     """Start target → Prometheus → Alertmanager → (Slack receiver, the app)."""
     require_binary("prometheus")
-    require_binary("prometheus-alertmanager")
+    require_binary("prometheus-alertmanager")  # before the receivers start
     settings.ALERTMANAGER_WEBHOOK_TOKEN = TOKEN
     am_port, prom_port = free_port(18700, 18749), free_port(18750, 18799)
     with (
@@ -115,12 +70,15 @@ def chain(tmp_path: Path, live_server: Any, settings: Any) -> Iterator[dict[str,
         prom_config.write_text(yaml.safe_dump(config))
         shutil.copytree(PROMETHEUS / "rules", tmp_path / "prometheus" / "rules")
 
-        with engines(tmp_path, am_config, am_port, prom_config, prom_port):
+        with (
+            alertmanager(am_config, tmp_path / "am-data", am_port),
+            prometheus(prom_config, tmp_path / "prom-data", prom_port),
+        ):
             yield {"slack": slack, "smtp": smtp}
 
 
 def test_it_carries_a_rule_from_prometheus_to_the_alert_center(chain: dict[str, Any]) -> None:
-    alert = _wait(lambda: Alert.objects.filter(name="BruteForceAttack").first(), timeout=90)
+    alert = wait_until(lambda: Alert.objects.filter(name="BruteForceAttack").first(), timeout=90)
     assert alert.source == "alertmanager"
     assert alert.severity == "warning"
     assert alert.labels["signal"] == "lockout"
@@ -129,7 +87,7 @@ def test_it_carries_a_rule_from_prometheus_to_the_alert_center(chain: dict[str, 
     assert alert.annotations["runbook_url"] == "docs/runbooks/BruteForceAttack.md"
     assert alert.annotations["summary"].startswith("Accounts or addresses locked out")
     # A warning goes to Slack too, never by email.
-    slack = _wait(lambda: chain["slack"].accepted, timeout=30)
+    slack = wait_until(lambda: chain["slack"].accepted, timeout=30)
     title = slack[0]["json"]["attachments"][0]["title"]
     assert title == "[FIRING:1] WARNING BruteForceAttack (security)"
     assert chain["smtp"].messages == []

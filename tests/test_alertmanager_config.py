@@ -12,9 +12,9 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ import pytest
 import requests
 import yaml
 
+from tests.engines import alertmanager
 from tests.receivers import HttpReceiver, SmtpReceiver
-from tests.services import free_port, require_binary
+from tests.services import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -206,14 +207,8 @@ def test_it_mutes_warnings_and_info_but_never_pages_in_the_maintenance_window() 
 # ---- a real Alertmanager -----------------------------------------------------------------
 
 
-def _wait(predicate: Callable[[], Any], timeout: float = 40.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+# Alertmanager groups and repeats on its own clock: give it longer than the default.
+_wait = partial(wait_until, timeout=40.0)
 
 
 class Stack:
@@ -257,39 +252,12 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    binary = require_binary("prometheus-alertmanager")
     with SmtpReceiver() as smtp, HttpReceiver() as slack, HttpReceiver() as app:
         webhook = f"http://127.0.0.1:{app.port}/api/v1/monitoring/alerts/alertmanager/"
         out = render_local(tmp_path, smtp.port, slack.url, webhook)
         port = free_port(18700, 18749)
-        url = f"http://127.0.0.1:{port}"
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={out}",
-                f"--storage.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.external-url={url}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            _wait(lambda: _ready(url) or process.poll() is not None, timeout=20)
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with alertmanager(out, tmp_path / "data", port, external_url=True) as url:
             yield Stack(url, smtp, slack, app)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def test_it_inhibits_symptoms_while_the_database_is_down(stack: Stack) -> None:

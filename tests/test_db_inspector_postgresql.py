@@ -14,7 +14,7 @@ from django.db import connection
 
 from helpdesk.monitoring.database.base import InspectorOptions
 from helpdesk.monitoring.database.postgresql import PostgreSQLInspector
-from tests.services import unavailable
+from tests.services import unavailable, wait_until
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
@@ -53,16 +53,6 @@ def inspect(section: str, **options: Any) -> dict[str, Any]:
     return PostgreSQLInspector("default", InspectorOptions(**options)).inspect()[section]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def in_background(session: psycopg.Connection[Any], query: str) -> threading.Thread:
     def run() -> None:
         with contextlib.suppress(psycopg.Error):  # cancelled at teardown
@@ -91,7 +81,9 @@ def test_it_shows_a_waiting_session_with_its_blocker(sessions: Any) -> None:
     holder, waiter = sessions(), sessions()
     holder.execute("SELECT pg_advisory_lock(606060)")
     in_background(waiter, "SELECT pg_advisory_lock(606060)")
-    locks = wait_for(lambda: (s := inspect("locks"))["waiting_count"] and s)
+    locks = wait_until(
+        lambda: (s := inspect("locks"))["waiting_count"] and s, timeout=10, interval=0.1
+    )
     assert locks["status"] == "ok"
     waiting = locks["waiting"][0]
     assert waiting["pid"] == waiter.info.backend_pid
@@ -109,7 +101,7 @@ def test_it_shows_a_long_running_query_without_its_literals(sessions: Any) -> No
         queries = inspect("long_running", long_running_seconds=0.5)["queries"]
         return [q for q in queries if q["pid"] == sleeper.info.backend_pid]
 
-    (query,) = wait_for(found)
+    (query,) = wait_until(found, timeout=10, interval=0.1)
     assert query["query"] == "SELECT pg_sleep(?), ?"
     assert query["query_seconds"] > 0.5
     assert inspect("long_running", long_running_seconds=3600)["queries"] == []
@@ -124,7 +116,7 @@ def test_it_shows_a_long_open_transaction(sessions: Any) -> None:
         rows = inspect("long_running", long_running_seconds=0.2)["transactions"]
         return [row for row in rows if row["pid"] == idle.info.backend_pid]
 
-    (row,) = wait_for(found)
+    (row,) = wait_until(found, timeout=10, interval=0.1)
     assert row["state"] == "idle in transaction"
 
 

@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, compact, worker_exited
+from tests.engines import prometheus
 from tests.services import free_port, require_binary
 from tests.web_server import gunicorn_server
 
@@ -231,7 +232,7 @@ def test_it_sums_requests_over_gunicorn_workers(
 def test_it_is_scraped_by_a_real_prometheus(
     tmp_path: Path, server: tuple[str, str, Path, subprocess.Popen[bytes]]
 ) -> None:
-    binary = require_binary("prometheus")
+    require_binary("prometheus")
     base, token, _, _ = server
     host = base.removeprefix("http://")
     token_file = tmp_path / "token"
@@ -258,23 +259,11 @@ def test_it_is_scraped_by_a_real_prometheus(
             """
         )
     )
-    port = free_port(18450, 18499)
-    prom = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with prometheus(config, tmp_path / "tsdb", free_port(18450, 18499)) as url:
         for _ in range(7):
             requests.get(f"{base}/api/v1/tickets/", timeout=10)
         query = 'sum(http_server_request_duration_seconds_count{http_route="api/v1/tickets/"})'
-        api = f"http://127.0.0.1:{port}/api/v1"
+        api = f"{url}/api/v1"
         deadline = time.monotonic() + 90
         count, health = None, {}
         while time.monotonic() < deadline:
@@ -293,6 +282,3 @@ def test_it_is_scraped_by_a_real_prometheus(
         assert health["helpdesk"]["health"] == "up"
         assert health["helpdesk-no-token"]["health"] == "down"
         assert "401" in health["helpdesk-no-token"]["lastError"]
-    finally:
-        os.killpg(prom.pid, signal.SIGTERM)
-        prom.wait(timeout=20)

@@ -47,11 +47,11 @@ os.environ.setdefault("HELPDESK_ENV", "test")
 os.environ.setdefault("LOG_LEVEL", "ERROR")  # the receivers log every message otherwise
 django.setup()
 
+from tests.engines import alertmanager, prometheus  # noqa: E402
 from tests.receivers import HttpReceiver, SmtpReceiver  # noqa: E402
 from tests.services import free_port, port_open  # noqa: E402
 from tests.tcp import Forwarder  # noqa: E402
 from tests.test_alert_rules import PROMETHEUS  # noqa: E402
-from tests.test_alerting_pipeline import engines  # noqa: E402
 from tests.test_alertmanager_config import TOKEN, render_local  # noqa: E402
 
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
@@ -264,7 +264,10 @@ def run(cycles: int) -> list[tuple[float | None, float | None]]:
             check_shipped_timings(am_config)
             (root / "prometheus").mkdir()
             prom_config = prometheus_config(root / "prometheus", app, am_port)
-            with engines(root, am_config, am_port, prom_config, prom_port):
+            with (
+                alertmanager(am_config, root / "am-data", am_port),
+                prometheus(prom_config, root / "prom-data", prom_port),
+            ):
                 watch = Watch(f"http://127.0.0.1:{prom_port}", slack)
                 if wait(lambda: watch.cache_up() == 1.0, 60) is None:
                     print("  Prometheus never saw a passing cache check; see server.log")

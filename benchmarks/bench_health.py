@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,14 +28,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from tests.services import port_open  # noqa: E402
 from tests.tcp import Blackhole, closed_port  # noqa: E402
+from tests.web_server import serve, server_env  # noqa: E402
 
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 WRK = "/usr/bin/wrk"
@@ -47,62 +49,30 @@ DHC = "/health/dhc/?format=json"
 
 
 def environment(database_url: str, redis_url: str, data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS"))}
-    env.update(
-        DATABASE_URL=database_url,
-        HELPDESK_DATA_DIR=str(data),
-        HELPDESK_ENV="test",
-        DJANGO_SETTINGS_MODULE="dhc_settings",
-        PYTHONPATH=str(HERE),
-        LOG_FILES="0",
-        LOG_LEVEL="WARNING",
-        WEB_CONCURRENCY="2",
-        WEB_THREADS="4",
-        PORT=str(closed_port()),
+    settings = {
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "dhc_settings",
+        "PYTHONPATH": str(HERE),
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "4",
         **extra,
-    )
+    }
     if redis_url:
-        env["REDIS_URL"] = redis_url
-    return env
+        settings["REDIS_URL"] = redis_url
+    return server_env(data, **settings)
 
 
-class Server:
-    """`helpdesk serve` in its own session; stopped with SIGTERM to the group."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.base = f"http://127.0.0.1:{env['PORT']}"
-        self.proc = subprocess.Popen(
-            [HELPDESK, "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while timed_get(self.base + "/health/live", 5)[1] != "200":
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.2)
+@contextmanager
+def running(env: dict[str, str]) -> Iterator[str]:
+    """Run `helpdesk serve`; yield its base URL once every worker has answered."""
+    data = Path(env["HELPDESK_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    with serve(env, closed_port(), stdout=data / "server.log", ready="/health/live") as server:
         # Every worker booted and answered once: figures are not about start-up.
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(timed_get, [self.base + "/health/live"] * 64, [5.0] * 64))
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+            list(pool.map(timed_get, [server.base + "/health/live"] * 64, [5.0] * 64))
+        yield server.base
 
 
 def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:
@@ -179,16 +149,13 @@ def load(args: argparse.Namespace, database_url: str, redis_url: str, data: Path
         ({"HEALTH_CACHE_SECONDS": "0"}, [("ours /health/ready (no cache)", "/health/ready")]),
     ]
     for extra, endpoints in contenders:
-        server = Server(environment(database_url, redis_url, data, **extra))
-        try:
-            wrk(server.base + endpoints[-1][1], 2, args.connections)  # warm-up
+        with running(environment(database_url, redis_url, data, **extra)) as base:
+            wrk(base + endpoints[-1][1], 2, args.connections)  # warm-up
             # Interleaved rounds: a neighbour's burst on the shared machine hits both.
             for _ in range(args.load_rounds):
                 for label, path in endpoints:
-                    figures = wrk(server.base + path, args.duration, args.connections)
+                    figures = wrk(base + path, args.duration, args.connections)
                     runs.setdefault(label, []).append(figures)
-        finally:
-            server.stop()
     # The median round by throughput, with that round's p99.
     rows = [(label, *sorted(r)[len(r) // 2]) for label, r in runs.items()]
     dhc_rps = rows[2][1]
@@ -202,8 +169,7 @@ def hung(args: argparse.Namespace, redis_url: str, data: Path) -> None:
     print("2. Database hung (accepts TCP, never answers); deadline 2.0 s")
     with Blackhole() as hole:
         url = f"postgres://postgres@127.0.0.1:{hole.port}/helpdesk"
-        server = Server(environment(url, redis_url, data))
-        try:
+        with running(environment(url, redis_url, data)) as base:
             for label, path in [
                 ("ours /health/ready", "/health/ready"),
                 ("django-health-check", DHC),
@@ -212,13 +178,13 @@ def hung(args: argparse.Namespace, redis_url: str, data: Path) -> None:
                 for _ in range(args.rounds):
                     # Quiet period: the cache expired and no earlier probe is still stuck.
                     time.sleep(args.quiet)
-                    firsts.append(timed_get(server.base + path, args.bound))
+                    firsts.append(timed_get(base + path, args.bound))
                 seconds = statistics.median(s for s, _ in firsts)
                 outcomes = sorted({o for _, o in firsts})
                 print(f"  {label:22} first probe: {fmt(seconds, '/'.join(outcomes), args.bound)}")
                 time.sleep(args.quiet)
                 with ThreadPoolExecutor(20) as pool:
-                    urls = [server.base + path] * 20
+                    urls = [base + path] * 20
                     storm = list(pool.map(timed_get, urls, [args.bound] * 20))
                 slowest = max(storm)
                 blocked = sum(1 for _, o in storm if o == "blocked")
@@ -228,8 +194,6 @@ def hung(args: argparse.Namespace, redis_url: str, data: Path) -> None:
                     f"{fmt(slowest[0], slowest[1], args.bound)}{note}"
                 )
                 time.sleep(args.quiet)
-        finally:
-            server.stop()
 
 
 def main() -> int:
@@ -246,7 +210,7 @@ def main() -> int:
         return 0
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
-    if not port_open(urlparse(redis_url).port or 6379):
+    if not port_open("127.0.0.1", urlparse(redis_url).port or 6379):
         redis_url = ""
     data = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/bench-health-data"))  # noqa: S108
     print(f"PostgreSQL {urlparse(database_url).port or 5432}, cache: {redis_url or 'locmem'}")

@@ -39,10 +39,8 @@ _EXCLUDED = frozenset({"request", "status_code", "_helpdesk_context", "_helpdesk
 # Where a formatter keeps the line it made of a record: several handlers (stdout, app.log)
 # share one formatter, and the record is formatted once for all of them.
 _LINE = "_helpdesk_line"
-# The record filled last and its fields (see ECSFormatter._filled): not kept on the record, so
-# records that outlive their handling (a list of them, say) do not hold their fields too.
-# A weak reference: the last record of a quiet process (its arguments, a request…) is not kept
-# alive by it.
+# The record filled last (by weak reference) and its fields, see ECSFormatter._filled: kept
+# neither on the record nor alive by this slot, so no record holds memory past its handling.
 _last_filled: list[tuple[Any, ...]] = [(lambda: None,)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ASCII_CONTROL = bytes(range(0x20)) + b"\x7f"
@@ -421,9 +419,6 @@ def dumps(event: dict[str, Any]) -> str:
     return "{" + ",".join(head) + "," + rest[1:] if head else rest
 
 
-_STANDARD = frozenset(ecs_logging.StdlibFormatter._LOGRECORD_DICT) | _EXCLUDED
-
-
 class ECSFormatter(ecs_logging.StdlibFormatter):
     """Format a record as one ECS JSON object (see the module docstring).
 
@@ -454,9 +449,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             if rest:
                 self._service_tree.setdefault(top, {})[rest] = value
         self.redactor = redactor or Redactor.from_environment(max_field_chars)
-        standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
-        # One object for every formatter with ecs-logging's names: _filled compares identity.
-        self._standard = _STANDARD if standard == _STANDARD else standard
+        self._standard = frozenset(self._LOGRECORD_DICT) | _EXCLUDED
         self._second: tuple[int, str] = (-1, "")
         self._layouts: dict[tuple[str, ...], _Layout] = {}
         # The standard objects as pre-encoded JSON, for the fast line (see _line).
@@ -550,14 +543,14 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
             if (
                 last[0]() is record
                 and last[1] is self.redactor
-                and last[2] is self._standard
+                and last[2] is self._LOGRECORD_DICT  # the same standard names
                 and last[3] == count
             ):
                 layout, filled, stamp = last[4]
             else:
                 done = self._fill(record)
                 # One tuple replaces another: a thread that reads it sees a whole one.
-                _last_filled[0] = (ref(record), self.redactor, self._standard, count, done)
+                _last_filled[0] = (ref(record), self.redactor, self._LOGRECORD_DICT, count, done)
                 layout, filled, stamp = done
         tree = layout.tree
         if filled is None or tree is None or not tree.tops.isdisjoint(self._static_tops):
@@ -816,7 +809,7 @@ class ConsoleFormatter(ECSFormatter):
                     renders.clear()
                 render = renders[layout] = _compile_render(layout)
             if render is not None:
-                level = record.levelname.lower().upper()
+                level = record.levelname.lower().upper()  # as render() does with log.level
                 head = f"{stamp} {level:<7} {record.name} {message}"
                 return escape_control(render(fields, head))
         return self.render(self.event(record))

@@ -210,6 +210,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Path prefixes of health probes, /metrics scrapes and static files: left out of the request
+# metrics, the access log (unless ACCESS_LOG_PROBES) and the rate limits. They come every few
+# seconds and say nothing about the users' traffic. The one list every middleware reads.
+MONITORING_UNTRACKED_PATHS = env_list(
+    "MONITORING_UNTRACKED_PATHS", ["/health/", "/metrics", "/" + STATIC_URL]
+)
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -396,7 +402,7 @@ LOG_FILES = env_bool("LOG_FILES", not PRODUCTION)
 LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
 LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 10, minimum=0)
 LOG_FIELD_MAX_CHARS = env_int("LOG_FIELD_MAX_CHARS", 8192, minimum=256)
-# One access line per request; health probes and /metrics scrapes only with ACCESS_LOG_PROBES.
+# One access line per request; MONITORING_UNTRACKED_PATHS only with ACCESS_LOG_PROBES.
 ACCESS_LOG = env_bool("ACCESS_LOG", True)
 ACCESS_LOG_PROBES = env_bool("ACCESS_LOG_PROBES", False)
 try:
@@ -500,8 +506,6 @@ try:
     parse_networks(METRICS_ALLOWED_NETWORKS)
 except ValueError as _error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from None
-# Paths (prefixes) left out of the request metrics and performance headers.
-METRICS_EXCLUDE_PATHS = env_list("METRICS_EXCLUDE_PATHS", ["/metrics", "/health/"])
 SLOW_REQUEST_SECONDS = env_float("SLOW_REQUEST_SECONDS", 1.0)
 METRICS_TOP_ORGANIZATIONS = env_int("METRICS_TOP_ORGANIZATIONS", 20, minimum=1)
 METRICS_BUSINESS_CACHE_SECONDS = env_float("METRICS_BUSINESS_CACHE_SECONDS", 30.0)

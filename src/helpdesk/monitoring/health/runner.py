@@ -237,7 +237,7 @@ def build_checks(config: Sequence[dict[str, Any]]) -> list[HealthCheck]:
     Each entry is ``{"check": dotted path, "critical": bool, "deadline": seconds, "options":
     {...}}``; names listed in ``HEALTH_NON_CRITICAL`` are made non-critical.
     """
-    non_critical = set(getattr(settings, "HEALTH_NON_CRITICAL", []))
+    non_critical = set(settings.HEALTH_NON_CRITICAL)
     checks = []
     for entry in config:
         cls = import_string(entry["check"])

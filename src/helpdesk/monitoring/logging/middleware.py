@@ -5,9 +5,9 @@ request id and covers the time of every later middleware and the view. The line 
 the ``helpdesk.access`` logger at INFO with ECS fields: ``http.request.method``, ``url.path``,
 ``url.query`` (redacted by the formatter), ``http.response.status_code``,
 ``http.response.body.bytes``, ``event.duration`` (nanoseconds), ``event.outcome``,
-``client.ip``, ``user_agent.original`` and ``user.id``. Liveness/readiness probes and /metrics
-scrapes are left out unless ACCESS_LOG_PROBES is on: they arrive every few seconds and say
-nothing. While the request runs, the middleware also lets every other log line name the
+``client.ip``, ``user_agent.original`` and ``user.id``. Probes, /metrics scrapes and static
+files (MONITORING_UNTRACKED_PATHS) are left out unless ACCESS_LOG_PROBES is on: they arrive
+every few seconds and say nothing. While the request runs, the middleware also lets every other log line name the
 request (see ``helpdesk.monitoring.logging.context``).
 """
 
@@ -28,7 +28,6 @@ from helpdesk.monitoring.logging.context import ACCESS_LOGGER, current_request
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
-PROBE_PREFIXES = ("/health/", "/metrics")
 _LINE = 0  # log.origin.file.line of access lines: there is one place that writes them
 _FORMAT = "%s %s %s"
 _FUNCTION = "access_log"
@@ -73,8 +72,8 @@ def _access_record(args: tuple[Any, ...]) -> logging.LogRecord:
 
 
 def is_probe(path: str) -> bool:
-    """Return True for health-probe and metrics-scrape paths."""
-    return path.startswith(PROBE_PREFIXES)
+    """Return True for health probes, metrics scrapes and static files."""
+    return path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS))
 
 
 class AccessLogMiddleware:

@@ -1,7 +1,7 @@
 """Request metrics and performance headers (the spec's PerformanceMiddleware, done right).
 
 ``MetricsMiddleware`` sits right after ``helpdesk.lib.request_context.RequestContextMiddleware``
-(which owns the request id) and, for every request except METRICS_EXCLUDE_PATHS:
+(which owns the request id) and, for every request except MONITORING_UNTRACKED_PATHS:
 
 - records ``http_server_request_duration_seconds`` {method, route template, status},
   ``http_server_response_body_size_bytes``, ``http_server_active_requests``,
@@ -102,7 +102,7 @@ class MetricsMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.exclude = tuple(getattr(settings, "METRICS_EXCLUDE_PATHS", ("/metrics",)))
+        self.exclude = tuple(settings.MONITORING_UNTRACKED_PATHS)
         self.slow = float(getattr(settings, "SLOW_REQUEST_SECONDS", 1.0))
         self.in_flight = fast_inc(ACTIVE_REQUESTS)
         self.active = ACTIVE_REQUESTS._value

@@ -5,7 +5,7 @@ It sits right after the request-context and access-log middleware, so everything
 still logged. Per request it costs one cache operation (the client IP's counter in the current
 minute: ``INCR`` + ``EXPIRE`` in one pipelined round trip on Redis, ``incr`` on local memory);
 everything else happens only when something suspicious is seen. Health probes, /metrics and
-static files are exempt.
+static files (MONITORING_UNTRACKED_PATHS) are exempt.
 
 - More than SECURITY_RATE_LIMIT_PER_MINUTE requests in a minute: one
   ``excess_rate_limit_exceeded`` event per IP per minute, and 429 with Retry-After when the
@@ -38,7 +38,6 @@ from helpdesk.monitoring.security.lockout import Lock, engine
 
 logger = logging.getLogger(__name__)
 
-EXEMPT_PREFIXES = ("/health/", "/metrics")
 _BUCKET = 60
 
 
@@ -133,7 +132,7 @@ class SecurityMonitorMiddleware:
         self.get_response = get_response
         self.clock = clock
         self.counter = RateCounter()
-        self.exempt = (*EXEMPT_PREFIXES, "/" + settings.STATIC_URL.lstrip("/"))
+        self.exempt = tuple(settings.MONITORING_UNTRACKED_PATHS)
         self.csp: str = settings.SECURITY_CSP
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -7,8 +7,8 @@ the ``helpdesk.access`` logger at INFO with ECS fields: ``http.request.method``,
 ``http.response.body.bytes``, ``event.duration`` (nanoseconds), ``event.outcome``,
 ``client.ip``, ``user_agent.original`` and ``user.id``. Probes, /metrics scrapes and static
 files (MONITORING_UNTRACKED_PATHS) are left out unless ACCESS_LOG_PROBES is on: they arrive
-every few seconds and say nothing. While the request runs, the middleware also lets every other log line name the
-request (see ``helpdesk.monitoring.logging.context``).
+every few seconds and say nothing. While the request runs, the middleware also lets every
+other log line name the request (see ``helpdesk.monitoring.logging.context``).
 """
 
 from __future__ import annotations

@@ -419,28 +419,3 @@ def test_it_caches_business_figures_between_scrapes(
     list(collector.collect())
     list(collector.collect())
     assert len(calls) == 1
-
-
-def test_it_records_fast_histograms_as_observe_does() -> None:
-    from prometheus_client import CollectorRegistry, Histogram
-
-    from helpdesk.monitoring.metrics.instruments import CELL_LOCK, DURATION_BUCKETS, FastHistogram
-
-    registry = CollectorRegistry()
-    histogram = Histogram("h", "H.", ["way"], buckets=DURATION_BUCKETS, registry=registry)
-    fast = FastHistogram(histogram.labels("x"))
-    slow = histogram.labels("y")
-    locked = FastHistogram(histogram.labels("z"))
-    for amount in (0, 0.005, 0.0051, 0.5, 1.0, 1.0001, 10, 11, 1e9, -1):
-        fast.observe(amount)
-        slow.observe(amount)
-        with CELL_LOCK:
-            locked.add(amount)
-    (family,) = [f for f in registry.collect() if f.name == "h"]
-    by_way: dict[str, list[tuple[str, str, float]]] = {"x": [], "y": [], "z": []}
-    for sample in family.samples:
-        if not sample.name.endswith("_created"):
-            by_way[sample.labels["way"]].append(
-                (sample.name, sample.labels.get("le", ""), sample.value)
-            )
-    assert by_way["x"] == by_way["y"] == by_way["z"]

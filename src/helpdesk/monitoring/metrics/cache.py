@@ -10,7 +10,8 @@ from the ``ALIAS`` key of the CACHES entry (settings.py sets it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
@@ -24,35 +25,22 @@ logger = logging.getLogger(__name__)
 _MISSING = object()
 
 
-# The backend methods that are timed for the request and count errors (get and get_many are
-# wrapped once more, to count hits and misses).
-_TIMED = (
-    "get",
-    "get_many",
-    "set",
-    "add",
-    "delete",
-    "touch",
-    "incr",
-    "set_many",
-    "delete_many",
-    "has_key",
-)
+class _Instrumented:
+    """Mixin over a Django cache backend (first in the bases): count and time its calls."""
 
+    def __init__(self, location: Any, params: dict[str, Any]) -> None:
+        super().__init__(location, params)  # type: ignore[call-arg]
+        alias = str(params.get("ALIAS", "default"))
+        self._hits = CACHE_HITS.labels(alias)
+        self._misses = CACHE_MISSES.labels(alias)
+        self._errors = CACHE_ERRORS.labels(alias)
 
-def _timed(base: Callable[..., Any]) -> Callable[..., Any]:
-    """Return ``base`` (a backend's method) timed for the request, errors counted.
-
-    The wrapper calls the backend's function directly (resolved once per class, see
-    ``_Instrumented.__init_subclass__``) rather than through ``super()`` and a shared helper:
-    a request with one cache operation then pays one Python frame and no bound-method or
-    ``super`` objects for the bookkeeping.
-    """
-
-    def method(self: _Instrumented, *args: Any, **kwargs: Any) -> Any:
+    @contextmanager
+    def _measured(self) -> Iterator[None]:
+        """Add the block's time to the request's cache time; count errors (and re-raise)."""
         start = perf_counter()
         try:
-            return base(self, *args, **kwargs)
+            yield
         except ValueError:
             raise  # incr/decr of a missing key: an answer, not a cache failure
         except Exception:
@@ -63,33 +51,9 @@ def _timed(base: Callable[..., Any]) -> Callable[..., Any]:
             if timing is not None:
                 timing.cache_seconds += perf_counter() - start
 
-    method.__name__ = method.__qualname__ = base.__name__
-    method.__doc__ = base.__doc__
-    return method
-
-
-class _Instrumented:
-    """Mixin over a Django cache backend (first in the bases)."""
-
-    _get: Callable[..., Any]
-    _get_many: Callable[..., Any]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        backend = super()  # the backend class after this mixin in cls.__mro__
-        for name in _TIMED:
-            timed = _timed(getattr(backend, name))
-            setattr(cls, f"_{name}" if name in ("get", "get_many") else name, timed)
-
-    def __init__(self, location: Any, params: dict[str, Any]) -> None:
-        super().__init__(location, params)  # type: ignore[call-arg]
-        alias = str(params.get("ALIAS", "default"))
-        self._hits = CACHE_HITS.labels(alias)
-        self._misses = CACHE_MISSES.labels(alias)
-        self._errors = CACHE_ERRORS.labels(alias)
-
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        value = self._get(key, _MISSING, version)
+        with self._measured():
+            value = super().get(key, _MISSING, version)  # type: ignore[misc]
         if value is _MISSING:
             self._misses.inc()
             return default
@@ -98,12 +62,45 @@ class _Instrumented:
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         keys = list(keys)
-        found: dict[Any, Any] = self._get_many(keys, version)
+        with self._measured():
+            found: dict[Any, Any] = super().get_many(keys, version)  # type: ignore[misc]
         if found:
             self._hits.inc(len(found))
         if len(keys) > len(found):
             self._misses.inc(len(keys) - len(found))
         return found
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().set(*args, **kwargs)  # type: ignore[misc]
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().add(*args, **kwargs)  # type: ignore[misc]
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().delete(*args, **kwargs)  # type: ignore[misc]
+
+    def touch(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().touch(*args, **kwargs)  # type: ignore[misc]
+
+    def incr(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().incr(*args, **kwargs)  # type: ignore[misc]
+
+    def set_many(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().set_many(*args, **kwargs)  # type: ignore[misc]
+
+    def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().delete_many(*args, **kwargs)  # type: ignore[misc]
+
+    def has_key(self, *args: Any, **kwargs: Any) -> Any:
+        with self._measured():
+            return super().has_key(*args, **kwargs)  # type: ignore[misc]
 
 
 class LocMemCache(_Instrumented, locmem.LocMemCache):

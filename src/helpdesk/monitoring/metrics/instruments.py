@@ -1,18 +1,13 @@
 """The request, database and cache instruments (module-level, multiprocess-safe).
 
 Names and labels follow the metric-name contract (OpenTelemetry HTTP semantic conventions,
-base units); docs/metrics.md documents each. Label children are resolved once per label
-combination and kept in dicts, so recording a request costs dict lookups, not label
-validation.
+base units); docs/metrics.md documents each.
 """
 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
-from collections.abc import Callable
 from threading import Lock
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
@@ -81,96 +76,17 @@ CACHE_MISSES = Counter(
 CACHE_ERRORS = Counter("helpdesk_cache_errors", "Cache operations that raised.", ["cache_alias"])
 
 
-# One lock for every value cell the request path writes, in single-process mode. The
-# middleware takes it once per request and updates the cells' floats directly; the cells'
-# own methods (prometheus_client's observe/inc/get, the exposition) use the same lock, as
-# ``share_lock`` makes it their ``_lock``, so every writer and reader stays serialised.
-# Multiprocess cells (prometheus_client's mmap-backed values) keep their own methods.
-CELL_LOCK = Lock()
-MULTIPROCESS = bool(getattr(ACTIVE_REQUESTS._value, "_multiprocess", True))
-
-
-def share_lock(*cells: Any) -> None:
-    """Make CELL_LOCK the lock of single-process value cells (a no-op in multiprocess mode)."""
-    if not MULTIPROCESS:
-        for cell in cells:
-            cell._lock = CELL_LOCK
-
-
-class FastHistogram:
-    """Record into a histogram child with two value increments (what ``observe`` ends in).
-
-    ``Histogram.observe`` checks observability and walks the bounds in Python on every call;
-    on the request path we resolve the child's value cells once and pick the bucket with
-    ``bisect`` (first bound >= value, as observe's ``value <= bound`` walk). The cells are
-    prometheus_client's own (in-memory or multiprocess files), so exposition is unchanged;
-    tests/test_metrics.py compares against ``observe``. ``add`` is the single-process variant
-    for a caller that already holds CELL_LOCK (several observations under one lock).
-    """
-
-    __slots__ = ("_bounds", "_bucket_incs", "_cells", "_sum", "_sum_inc")
-
-    def __init__(self, child: Any) -> None:
-        self._bounds: list[float] = list(child._upper_bounds)
-        self._cells: list[Any] = list(child._buckets)
-        self._sum: Any = child._sum
-        share_lock(self._sum, *self._cells)
-        self._bucket_incs: list[Callable[[float], None]] = [cell.inc for cell in self._cells]
-        self._sum_inc: Callable[[float], None] = child._sum.inc
-
-    def observe(self, value: float) -> None:
-        """Add one observation (takes the cells' lock; any mode)."""
-        self._sum_inc(value)
-        self._bucket_incs[bisect_left(self._bounds, value)](1)
-
-    def add(self, value: float) -> None:
-        """Add one observation; single-process mode only, with CELL_LOCK held by the caller."""
-        self._sum._value += value
-        self._cells[bisect_left(self._bounds, value)]._value += 1
-
-
-def fast_inc(metric: Any) -> Callable[[float], None]:
-    """Return the increment function of a label-less gauge/counter's value cell."""
-    share_lock(metric._value)
-    inc: Callable[[float], None] = metric._value.inc
-    return inc
-
-
-REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[FastHistogram, FastHistogram]] = {}
-_alias_children: dict[str, tuple[FastHistogram, FastHistogram]] = {}
-_exception_children: dict[str, Any] = {}
-
-
-def request_children(method: str, route: str, status: int) -> tuple[FastHistogram, FastHistogram]:
-    """Return the (duration, response size) histograms of a request's labels (cached)."""
-    key = (method, route, status)
-    children = REQUEST_CHILDREN.get(key)
-    if children is None:
-        children = (
-            FastHistogram(REQUEST_DURATION.labels(method, route, str(status))),
-            FastHistogram(RESPONSE_SIZE.labels(method, route)),
-        )
-        REQUEST_CHILDREN[key] = children
-    return children
-
-
-def db_children(alias: str) -> tuple[FastHistogram, FastHistogram]:
-    """Return the (operation duration, queries per request) histograms of an alias (cached)."""
-    children = _alias_children.get(alias)
-    if children is None:
-        children = _alias_children[alias] = (
-            FastHistogram(DB_DURATION.labels(alias)),
-            FastHistogram(DB_QUERIES_PER_REQUEST.labels(alias)),
-        )
-    return children
+_exception_types: set[str] = set()
+_exception_lock = Lock()
 
 
 def count_exception(exc: BaseException) -> None:
     """Count a view exception under its class name (bounded, see MAX_EXCEPTION_TYPES)."""
     name = type(exc).__qualname__
-    child = _exception_children.get(name)
-    if child is None:
-        if len(_exception_children) >= MAX_EXCEPTION_TYPES:
-            name = "other"
-        child = _exception_children.setdefault(name, EXCEPTIONS.labels(name))
-    child.inc()
+    with _exception_lock:
+        if name not in _exception_types:
+            if len(_exception_types) >= MAX_EXCEPTION_TYPES:
+                name = "other"
+            else:
+                _exception_types.add(name)
+    EXCEPTIONS.labels(name).inc()

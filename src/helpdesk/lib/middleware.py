@@ -6,7 +6,10 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from helpdesk.lib import outages
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +37,35 @@ class RequestBodyLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 with Retry-After and a JSON body when a view cannot reach the database.
+
+    OperationalError and InterfaceError mean the server refused, timed out, went away, or
+    cancelled the statement (statement_timeout): the client may retry, and the outage is
+    logged once per interval (``helpdesk.lib.outages``), not as a traceback per request.
+    Retry-After is DB_UNAVAILABLE_SECONDS, the time a process waits before it tries a server
+    that timed out again.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        outages.report("database", exception, source="request")
+        retry: int = settings.DB_UNAVAILABLE_SECONDS
+        response = JsonResponse(
+            {
+                "detail": f"The database is unavailable. Try again in {retry} seconds.",
+                "retry_after": retry,
+            },
+            status=503,
+        )
+        response["Retry-After"] = str(retry)
+        return response

@@ -125,7 +125,7 @@ class DatabaseCheck(DatastoreCheck):
     def run(self) -> Value:
         config = self.connection_settings()
         started = time.perf_counter()
-        if config["ENGINE"] == "django.db.backends.postgresql":
+        if connections[self.alias].vendor == "postgresql":
             self._probe_postgresql(config)
         else:
             try:

@@ -8,7 +8,8 @@ Destinations:
   ``SharedRotatingFileHandler``, which several gunicorn workers can share.
 
 Routing: everything propagates to the root handlers. ``django.request`` is kept to ERROR (its
-4xx warnings repeat the access line); ``django.server`` (runserver's own access lines) to
+4xx warnings repeat the access line) without 503 answers (deliberate, their cause is logged
+once per interval: ``helpdesk.lib.outages``); ``django.server`` (runserver's own access lines) to
 WARNING; ``gunicorn.error`` gets the same handlers so the server's lines are ECS too;
 ``helpdesk.access`` stays at INFO whatever LOG_LEVEL says (ACCESS_LOG switches it off).
 """
@@ -82,11 +83,14 @@ def build_logging_config(
             "ecs": {"()": f"{_PKG}.formatters.ECSFormatter", **formatter_args},
             "console": {"()": f"{_PKG}.formatters.ConsoleFormatter", **formatter_args},
         },
-        "filters": {"context": {"()": f"{_PKG}.context.ContextFilter"}},
+        "filters": {
+            "context": {"()": f"{_PKG}.context.ContextFilter"},
+            "drop_503": {"()": "helpdesk.lib.outages.DropServiceUnavailable"},
+        },
         "handlers": handlers,
         "root": {"handlers": names, "level": level},
         "loggers": {
-            "django.request": {"level": "ERROR"},
+            "django.request": {"level": "ERROR", "filters": ["drop_503"]},
             "django.server": {"level": "WARNING"},
             "django.db.backends": {"level": "INFO"},
             "helpdesk.access": {"level": "INFO"},

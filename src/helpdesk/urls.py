@@ -19,6 +19,7 @@ router.register("tickets", TicketViewSet, basename="ticket")
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("analytics/", include("helpdesk.monitoring.browser.urls")),
     path("monitoring/database/", DatabaseReportView.as_view(), name="monitoring-database"),
     path("monitoring/system/", SystemReportView.as_view(), name="monitoring-system"),
     path("monitoring/security/", include("helpdesk.monitoring.security.urls")),

@@ -59,9 +59,13 @@ class RateCounter:
         # Django's RedisCache.incr checks EXISTS first (two round trips); go to the client.
         self._redis = cache.__class__.__name__ == "RedisCache"
 
-    def hit(self, ip: str, bucket: int) -> int:
-        """Count one request; returns the IP's count in this bucket."""
-        key = f"security:rate:{ip}:{bucket}"
+    def hit(self, ip: str, bucket: int, scope: str = "rate") -> int:
+        """Count one request; returns the IP's count in this bucket of ``scope``.
+
+        The site-wide budget is the ``rate`` scope; an endpoint with a budget of its own (see
+        ``ratelimit.over_limit``) counts under its own scope.
+        """
+        key = f"security:{scope}:{ip}:{bucket}"
         if self._redis:
             raw = cache.make_key(key)
             client = cache._cache.get_client(raw, write=True)  # type: ignore[attr-defined]

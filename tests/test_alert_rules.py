@@ -68,7 +68,7 @@ BUILTIN_RULES = {
     "SystemResourceHigh",
     "SecurityEventBurst",
     "NotificationChannelDisabled",
-    # The security package's rules (helpdesk.monitoring.security.alerts).
+    # The security rules (helpdesk.monitoring.alerting.security_rules).
     "BruteForceAttack",
     "RequestRateSpike",
     "TLSCertificateExpiring",

@@ -1,44 +1,31 @@
 """The built-in rules and the sinks the worker evaluates them into.
 
-``default_rules()`` wires each rule to its source; rules whose source's package is not
-installed (system thresholds, security events) are left out rather than faked.
+``default_rules()`` wires each rule to its source. The sources read what the other monitoring
+packages publish (health checks, system threshold signals, security events); those packages
+never import this one.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any
 
 from django.conf import settings
 
-from helpdesk.monitoring.alerting import evaluator, sources
+from helpdesk.monitoring import system
+from helpdesk.monitoring.alerting import evaluator, security_rules, sources
+from helpdesk.monitoring.system import signals as system_signals
 
 logger = logging.getLogger(__name__)
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 def default_rules() -> list[evaluator.Rule]:
     """Return the built-in rules with their sources."""
     window = sources.HttpWindow()
-    # The health package's cached checks, when installed, so readiness is computed once.
-    health = _optional("helpdesk.monitoring.health.runner")
-    readiness = (
-        sources.ReadinessSource(checks=health.readiness_statuses)
-        if health is not None
-        else sources.ReadinessSource()
-    )
-    rules = [
+    return [
         evaluator.Rule(
             name="ReadinessCheckFailing",
             severity="critical",
-            source=readiness,
+            source=sources.ReadinessSource(),
             summary="A dependency of the app is unavailable",
             for_seconds=settings.ALERT_DEPENDENCY_FOR_SECONDS,
         ),
@@ -66,39 +53,26 @@ def default_rules() -> list[evaluator.Rule]:
             source=sources.DeliveryFailingSource(),
             summary="Alert notifications cannot be delivered",
         ),
+        evaluator.Rule(
+            name="SystemResourceHigh",
+            severity="warning",
+            source=sources.ThresholdSource(
+                system_signals.threshold_crossed,
+                system_signals.threshold_cleared,
+                observe_system=system.observe,
+            ),
+            summary="A system resource stays over its threshold",
+        ),
+        # Counted from the security events this package subscribes to (see apps.py).
+        evaluator.Rule(
+            name="SecurityEventBurst",
+            severity="warning",
+            source=sources.SecurityEventSource(),
+            summary="Security events: brute force or request floods",
+        ),
+        # Per attacker and per host: BruteForceAttack, RequestRateSpike, TLSCertificateExpiring.
+        *security_rules.rules(),
     ]
-    system_signals = _optional("helpdesk.monitoring.system.signals")
-    system = _optional("helpdesk.monitoring.system")
-    if system_signals is not None:
-        rules.append(
-            evaluator.Rule(
-                name="SystemResourceHigh",
-                severity="warning",
-                source=sources.ThresholdSource(
-                    system_signals.threshold_crossed,
-                    system_signals.threshold_cleared,
-                    observe_system=getattr(system, "observe", None),
-                ),
-                summary="A system resource stays over its threshold",
-            )
-        )
-    security = _optional("helpdesk.monitoring.security.events")
-    if security is not None and hasattr(security, "subscribe"):
-        security.subscribe(sources.record_security_event)
-        rules.append(
-            evaluator.Rule(
-                name="SecurityEventBurst",
-                severity="warning",
-                source=sources.SecurityEventSource(),
-                summary="Security events: brute force or request floods",
-            )
-        )
-    # Per-attacker and TLS rules of the security package (BruteForceAttack, RequestRateSpike,
-    # TLSCertificateExpiring).
-    security_alerts = _optional("helpdesk.monitoring.security.alerts")
-    if security_alerts is not None:
-        rules.extend(security_alerts.rules())
-    return rules
 
 
 def default_sink() -> evaluator.Sink:

@@ -2,9 +2,8 @@
 
 The interface is ``observe(now) -> list[Observation]`` (see ``evaluator.Source``).
 
-- ``ReadinessSource``: readiness checks by name → pass/warn/fail. The default probes are the
-  database (``SELECT 1``) and, when REDIS_URL is set, the cache (a write and a read); the
-  health package's registry of check results plugs in as the ``checks`` callable.
+- ``ReadinessSource``: readiness checks by name → pass/warn/fail, from the health package's
+  runner (the same checks, deadlines and single-flight run as ``/health/ready``).
 - ``ThresholdSource``: resources over their sustained threshold, from the system monitor's
   ``threshold_crossed`` / ``threshold_cleared`` signals.
 - ``HttpWindow`` with ``ErrorRatioSource`` / ``LatencySource``: the 5xx ratio and p95 latency
@@ -17,7 +16,6 @@ The interface is ``observe(now) -> list[Observation]`` (see ``evaluator.Source``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -30,51 +28,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from helpdesk.monitoring.alerting.evaluator import Observation
+from helpdesk.monitoring.health.runner import readiness_statuses
 
 logger = logging.getLogger(__name__)
-
-
-def probe_database() -> str:
-    """Return ``pass`` when the database answers ``SELECT 1``, else ``fail``."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        return "pass"
-    except DatabaseError:
-        # Drop the broken connection so the next probe reconnects instead of failing forever.
-        connection.close_if_unusable_or_obsolete()
-        with contextlib.suppress(DatabaseError):
-            connection.close()
-        return "fail"
-
-
-def probe_cache() -> str:
-    """Return ``pass`` when the cache stores and returns a value, else ``fail``."""
-    try:
-        token = str(time.time())
-        cache.set("alerting:probe", token, timeout=30)
-        return "pass" if cache.get("alerting:probe") == token else "fail"
-    except Exception:
-        return "fail"
-
-
-def default_checks() -> dict[str, str]:
-    """Run the built-in dependency probes; returns check name → pass/fail."""
-    results = {"database": probe_database()}
-    if settings.REDIS_URL:
-        results["cache"] = probe_cache()
-    return results
 
 
 class ReadinessSource:
     """Readiness checks failing: one observation per check (``warn`` counts as good)."""
 
-    def __init__(self, checks: Callable[[], dict[str, str]] = default_checks) -> None:
+    def __init__(self, checks: Callable[[], dict[str, str]] = readiness_statuses) -> None:
         self.checks = checks
 
     def observe(self, now: float) -> list[Observation]:

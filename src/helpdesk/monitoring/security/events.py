@@ -11,22 +11,22 @@ subscriber with ``callback(action, **fields)``. ``action`` is an OWASP Logging V
 - values are scalars, strings capped at ``MAX_FIELD_CHARS``.
 
 A subscriber that raises is logged and skipped: a security event never breaks a request.
-``install_default_subscribers()`` (called by the app's ``ready``) connects storage, metrics,
-ECS logging and the alerting package's counter.
+``install_default_subscribers()`` (called by the app's ``ready``) connects storage, metrics and
+ECS logging; packages that read the events (alerting) subscribe from their own ``ready``.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from helpdesk.monitoring.logging.redaction import is_sensitive_key
+from helpdesk.monitoring.security.metrics import SECURITY_EVENTS
+from helpdesk.monitoring.security.usernames import hash_username
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("helpdesk.security")
@@ -90,14 +90,6 @@ def unsubscribe(callback: Callable[..., None]) -> None:
     with _lock:
         if callback in _subscribers:
             _subscribers.remove(callback)
-
-
-def hash_username(username: str) -> str:
-    """Return the keyed hash of a username (case-insensitive), 64 hex characters."""
-    key = settings.SECRET_KEY.encode()
-    return hmac.new(
-        key, b"security-username:" + username.strip().lower().encode(), "sha256"
-    ).hexdigest()
 
 
 def outcome_of(action: str) -> str:
@@ -176,8 +168,6 @@ def store(action: str, **fields: Any) -> None:
 
 def count(action: str, **fields: Any) -> None:
     """Subscriber: count the event in ``helpdesk_security_events_total{type}``."""
-    from helpdesk.monitoring.security.metrics import SECURITY_EVENTS
-
     SECURITY_EVENTS.labels(type=action).inc()
 
 
@@ -211,11 +201,6 @@ def log(action: str, **fields: Any) -> None:
 
 
 def install_default_subscribers() -> None:
-    """Connect storage, metrics, logging and (when installed) the alerting counter."""
+    """Connect storage, metrics and logging (readers such as alerting subscribe themselves)."""
     for callback in (store, count, log):
         subscribe(callback)
-    try:
-        from helpdesk.monitoring.alerting.sources import record_security_event
-    except ImportError:
-        return
-    subscribe(record_security_event)

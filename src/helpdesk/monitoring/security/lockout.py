@@ -31,6 +31,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 
+from helpdesk.monitoring.security.usernames import hash_username
+
 logger = logging.getLogger(__name__)
 
 SCOPES = ("ip", "account")
@@ -70,8 +72,6 @@ class FailureResult:
 
 def account_key(username: str) -> str:
     """Return the cache identity of an account: the keyed hash of its username."""
-    from helpdesk.monitoring.security.events import hash_username
-
     return hash_username(username)
 
 

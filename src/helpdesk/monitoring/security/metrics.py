@@ -21,6 +21,8 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helpdesk.monitoring.security.lockout import SCOPES, engine
+
 logger = logging.getLogger(__name__)
 
 SECURITY_EVENTS = Counter(
@@ -34,8 +36,6 @@ class SecurityCollector(Collector):
     """Yield the lockout and TLS gauges (see the module docstring)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from helpdesk.monitoring.security.lockout import SCOPES, engine
-
         lockouts = GaugeMetricFamily(
             "helpdesk_security_lockouts", "Login lockouts active now.", labels=["scope"]
         )

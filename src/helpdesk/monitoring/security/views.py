@@ -34,6 +34,7 @@ from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringRe
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.lockout import engine
 from helpdesk.monitoring.security.models import SecurityEvent
+from helpdesk.monitoring.security.usernames import hash_username
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class SecurityEventListView(_Monitoring, generics.ListAPIView):
             query = query.filter(client_ip=ip)
         user = params.get("user")
         if user:
-            match = Q(username_hash=events.hash_username(user))
+            match = Q(username_hash=hash_username(user))
             if user.isdigit():
                 match |= Q(user_id=int(user))
             query = query.filter(match)

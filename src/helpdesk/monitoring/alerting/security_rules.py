@@ -1,4 +1,4 @@
-"""Rules of the embedded evaluator for security: one alert instance per attacker or host.
+"""The security rules of the embedded evaluator: one alert instance per attacker or host.
 
 The sources read the stored security events and TLS results (the database), so the worker
 sees what every web process saw even with the per-process cache.

@@ -7,14 +7,9 @@
    trivial view, with and without AccessLogMiddleware, writing the real ECS line to the real
    handlers (stdout to /dev/null and the shared rotating app.log). Each iteration gets its own
    copy of the request, so per-request work (resolving the client IP) is counted as in
-   production; the destinations take turns round by round. Goal: ≤ 30 µs per request.
+   production; the destinations take turns round by round.
 
-3. The same request loop under valgrind's callgrind, one process per destination, counting
-   only the loop: instructions per request are the same whatever else the machine is doing,
-   so they show a change of code where the microseconds of a shared 2-core machine scatter.
-
-Run: .venv/bin/python benchmarks/bench_logging.py [--quick] [--instructions]
-(``--quick`` skips the instruction counts unless ``--instructions`` is given.)
+Run: .venv/bin/python benchmarks/bench_logging.py [--quick]
 """
 
 from __future__ import annotations
@@ -33,13 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import callgrind
-
 QUICK = "--quick" in sys.argv
 ROUNDS = 3 if QUICK else 7
 LINES = 3_000 if QUICK else 20_000
 REQUESTS = 2_000 if QUICK else 10_000
-INSTRUCTION_REQUESTS = 300 if QUICK else 1_000
 
 QUERY = "page=2&token=abc123secret"
 SPEC_FORMAT = (
@@ -105,7 +97,7 @@ def bench_formatters() -> None:
     print(f"Formatter throughput, one access-log record ({LINES} lines x {ROUNDS} rounds, median)")
     rates = {}
     for name, formatter in formatters.items():
-        # Fresh records for every round: a formatter keeps the line it made on the record.
+        # Fresh records for every round, as each line is a new record.
         batches = iter([[access_record() for _ in range(LINES)] for _ in range(ROUNDS)])
 
         def work(formatter: logging.Formatter = formatter, batches: Any = batches) -> None:
@@ -210,43 +202,14 @@ def bench_requests() -> None:
     print(f"  ({size / 1e6:.1f} MB of ECS JSON in app.log and its backups)")
 
 
-def child_instructions(label: str, count: int) -> None:
-    """Serve ``count`` requests to one destination, counting only that loop (callgrind)."""
-    loop = RequestLoop()
-    loop.configure(DESTINATIONS[label])
-    loop.run(300)  # warm up: layouts, templates, open files
-    with callgrind.counting():
-        loop.run(count)
-    loop.close()
-
-
-def bench_instructions(count: int) -> None:
-    """Count the instructions the access line adds per request (deterministic)."""
-    if not callgrind.available():
-        print("\nInstructions: skipped, valgrind is not installed (Debian package valgrind)")
-        return
-    print(f"\nInstructions per request (callgrind, {count} requests after 300 warm-up, loop only)")
-    counts = {label: callgrind.count(__file__, label, str(count)) / count for label in DESTINATIONS}
-    base = counts["no access log"]
-    for label, per_request in counts.items():
-        added = "" if label == "no access log" else f"  {per_request - base:+10,.0f}"
-        print(f"  {label:<44} {per_request:10,.0f} instr{added}")
-
-
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     data_dir = tempfile.mkdtemp(prefix="bench-data-")
     os.environ.setdefault("HELPDESK_DATA_DIR", data_dir)
     os.environ.setdefault("LOG_FILES", "0")
-    if sys.argv[1:2] == ["--child"]:
-        child_instructions(sys.argv[2], int(sys.argv[3]))
-        shutil.rmtree(data_dir, ignore_errors=True)
-        return 0
     sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", line_buffering=True)
     bench_formatters()
     bench_requests()
-    if "--instructions" in sys.argv or not QUICK:
-        bench_instructions(INSTRUCTION_REQUESTS)
     shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 

@@ -45,14 +45,7 @@ def build_logging_config(
     if files and log_dir is None:
         raise ValueError("file logging needs a log directory")
     level = level.upper()
-    # The console on stdout and JSON in files: two formatters take every record, so they
-    # redact it once between them.
-    share = stdout and files and fmt == "console"
-    formatter_args = {
-        "service": dict(service or {}),
-        "max_field_chars": max_field_chars,
-        "share_fill": share,
-    }
+    formatter_args = {"service": dict(service or {}), "max_field_chars": max_field_chars}
     handlers: dict[str, dict[str, Any]] = {}
     if stdout:
         handlers["stdout"] = {

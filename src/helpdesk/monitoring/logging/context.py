@@ -7,7 +7,7 @@
   ``run_id``, ``organization``…) under ``labels``;
 - from the request being served (set by ``AccessLogMiddleware``): ``http.request.method``,
   ``url.path``, ``client.ip`` (the one client-IP resolver), ``user_agent.original`` and, once
-  authentication has run, ``user.id``;
+  authentication has run, ``user.id`` (never running authentication or a query itself);
 - ``event.dataset``: ``helpdesk.access`` for access lines, ``helpdesk.server`` for gunicorn,
   ``helpdesk.app`` otherwise.
 
@@ -21,7 +21,9 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from helpdesk.lib import request_context
 from helpdesk.lib.client_ip import client_ip
@@ -34,8 +36,6 @@ ACCESS_LOGGER = "helpdesk.access"
 # user without each caller passing them. Set and reset by AccessLogMiddleware.
 current_request: ContextVar[HttpRequest | None] = ContextVar("helpdesk_log_request", default=None)
 
-_DONE = "_helpdesk_context"
-
 
 def _dataset(name: str) -> str:
     if name == ACCESS_LOGGER:
@@ -46,77 +46,62 @@ def _dataset(name: str) -> str:
 
 
 def _user_id(request: HttpRequest) -> str | None:
-    """Return the authenticated user's id without triggering authentication or a query."""
-    user = request.__dict__.get("user")
+    """Return the authenticated user's id, without running authentication or a query.
+
+    Django's session user is a lazy object until something reads it, and reading it in a log
+    call would run queries there. So the id comes from a user authentication already put on
+    the request (DRF sets the user it authenticated on Django's request for the middleware;
+    ``login()`` sets its user), or from the session's login data once the session is loaded.
+    """
+    user = getattr(request, "user", None)
     if user is None:
         return None
-    # A session user is a lazy object until something reads it: do not evaluate it here
-    # (that would run a query inside a log call).
-    wrapped = getattr(user, "_wrapped", user)
-    if wrapped is None or wrapped.__class__.__name__ == "object":
+    if not isinstance(user, SimpleLazyObject):
+        return str(user.pk) if user.is_authenticated and user.pk is not None else None
+    session = getattr(request, "session", None)
+    if session is None or not session.accessed:
         return None
-    if not getattr(wrapped, "is_authenticated", False):
-        return None
-    pk = getattr(wrapped, "pk", None)
-    return None if pk is None else str(pk)
+    user_id = session.get(SESSION_KEY)
+    return None if user_id is None else str(user_id)
 
 
-def request_fields(request: HttpRequest) -> dict[str, Any]:
-    """Return the ECS fields that describe ``request`` (method, path, client, agent, user)."""
-    fields: dict[str, Any] = {}
-    add_request_fields(fields, request)
-    return fields
-
-
-def add_request_fields(attrs: dict[str, Any], request: HttpRequest) -> None:
-    """Add the fields of ``request_fields`` to ``attrs``, keeping those already there."""
-    if "http.request.method" not in attrs:
-        attrs["http.request.method"] = request.method
-    if "url.path" not in attrs:
-        attrs["url.path"] = request.path
+def _add_request_fields(attrs: dict[str, Any], request: HttpRequest) -> None:
+    """Add the fields that describe ``request`` to ``attrs``, keeping those already there."""
+    attrs.setdefault("http.request.method", request.method)
+    attrs.setdefault("url.path", request.path)
     if "client.ip" not in attrs:
         attrs["client.ip"] = client_ip(request)
     if "user_agent.original" not in attrs:
-        agent = request.META.get("HTTP_USER_AGENT")
-        if agent:
-            attrs["user_agent.original"] = agent
+        attrs["user_agent.original"] = request.META.get("HTTP_USER_AGENT") or None
     if "user.id" not in attrs:
-        user_id = _user_id(request)
-        if user_id is not None:
-            attrs["user.id"] = user_id
+        attrs["user.id"] = _user_id(request)
 
 
 class ContextFilter(logging.Filter):
-    """Add the request/job context and ``event.dataset`` to records (never drops one)."""
+    """Add the request/job context and ``event.dataset`` to records (never drops one).
+
+    Several handlers share a record, each with this filter: the fields a first pass added are
+    kept, so later passes change nothing.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Annotate ``record`` once (several handlers share it) and let it through."""
-        attrs = record.__dict__
-        if _DONE in attrs:
-            return True
-        attrs[_DONE] = True
-        if "event.dataset" not in attrs:
-            attrs["event.dataset"] = _dataset(record.name)
-        if "status_code" in attrs and isinstance(attrs["status_code"], int):
-            # django.request / django.server
+        """Annotate ``record`` and let it through."""
+        attrs = vars(record)
+        attrs.setdefault("event.dataset", _dataset(record.name))
+        if isinstance(attrs.get("status_code"), int):  # django.request / django.server
             attrs.setdefault("http.response.status_code", attrs["status_code"])
-        ctx = request_context.current()
-        if ctx:
-            labels: dict[str, Any] = {}
-            for key, value in ctx.items():
-                if key == "request_id":
-                    if "http.request.id" not in attrs:
-                        attrs["http.request.id"] = value
-                elif "." in key:
-                    attrs.setdefault(key, value)
-                else:
-                    labels[key] = (
-                        value if isinstance(value, str | int | float | bool) else str(value)
-                    )
-            if labels:
-                given = attrs.get("labels")
-                attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
+        labels: dict[str, Any] = {}
+        for key, value in request_context.current().items():
+            if key == "request_id":
+                attrs.setdefault("http.request.id", value)
+            elif "." in key:
+                attrs.setdefault(key, value)
+            else:
+                labels[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        if labels:
+            given = attrs.get("labels")
+            attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
         request = current_request.get()
         if request is not None:
-            add_request_fields(attrs, request)
+            _add_request_fields(attrs, request)
         return True

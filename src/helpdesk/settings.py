@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.alerting",
     "helpdesk.monitoring.security",
     "helpdesk.monitoring.metrics",
+    "helpdesk.monitoring.errors",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +289,8 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "helpdesk.tickets.states.Status",
         "AlertStatusEnum": "helpdesk.monitoring.alerting.models.Alert.Status",
         "NotificationStatusEnum": "helpdesk.monitoring.alerting.models.Notification.Status",
+        "ErrorIssueStatusEnum": "helpdesk.monitoring.errors.models.Status",
+        "ErrorLevelEnum": "helpdesk.monitoring.errors.models.Level",
     },
 }
 
@@ -555,3 +558,21 @@ BROWSER_ALLOWED_ORIGINS = env_list("BROWSER_ALLOWED_ORIGINS")
 BROWSER_RATE_LIMIT_PER_MINUTE = env_int("BROWSER_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
 BROWSER_MAX_BODY_BYTES = env_int("BROWSER_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 BROWSER_MAX_BATCH_AGE_SECONDS = env_float("BROWSER_MAX_BATCH_AGE_SECONDS", 300.0)
+
+# Error tracking (helpdesk.monitoring.errors, docs/error-tracking.md): Sentry-compatible
+# ingestion at /api/<project_id>/envelope/ and /store/, issues, sampled events.
+ERRORS_MAX_EVENT_BYTES = env_int("ERRORS_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024)
+ERRORS_MAX_DECOMPRESSED_BYTES = env_int(
+    "ERRORS_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024, minimum=ERRORS_MAX_EVENT_BYTES
+)
+# Events kept per issue per hour (counts stay exact); 0 keeps none.
+ERRORS_SAMPLES_PER_HOUR = env_int("ERRORS_SAMPLES_PER_HOUR", 5, minimum=0)
+ERRORS_RETENTION_DAYS = env_int("ERRORS_RETENTION_DAYS", 30, minimum=1)
+# Requests per minute accepted per project (a project can set its own); 0: no limit.
+ERRORS_RATE_LIMIT_PER_MINUTE = env_int("ERRORS_RATE_LIMIT_PER_MINUTE", 6000, minimum=0)
+# Unhandled view exceptions and ERROR records with exc_info become platform-project events.
+ERRORS_CAPTURE_SERVER = env_bool("ERRORS_CAPTURE_SERVER", True)
+# Alert rules of the embedded evaluator (the Prometheus rules use the same values).
+ERRORS_ALERT_WINDOW_SECONDS = env_float("ERRORS_ALERT_WINDOW_SECONDS", 900.0)
+ERRORS_SPIKE_FACTOR = env_float("ERRORS_SPIKE_FACTOR", 10.0)
+ERRORS_SPIKE_MIN_EVENTS = env_int("ERRORS_SPIKE_MIN_EVENTS", 20, minimum=1)

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from helpdesk.accounts.api import TokenView
 from helpdesk.monitoring.database.views import DatabaseReportView
+from helpdesk.monitoring.errors import views as errors_views
 from helpdesk.monitoring.metrics.views import metrics_view
 from helpdesk.monitoring.system.views import SystemReportView
 from helpdesk.tickets.views import TicketViewSet
@@ -23,6 +24,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("monitoring/database/", DatabaseReportView.as_view(), name="monitoring-database"),
     path("monitoring/system/", SystemReportView.as_view(), name="monitoring-system"),
     path("monitoring/security/", include("helpdesk.monitoring.security.urls")),
+    path("monitoring/errors/", include("helpdesk.monitoring.errors.urls")),
     path("monitoring/", include("helpdesk.monitoring.alerting.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script from a URL, so the CSP needs no inline scripts.
@@ -33,6 +35,9 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Sentry SDKs' ingestion endpoints (the DSN's path): helpdesk.monitoring.errors.views.
+    path("api/<int:project_id>/envelope/", errors_views.envelope, name="errors-envelope"),
+    path("api/<int:project_id>/store/", errors_views.store, name="errors-store"),
     path("health/", include("helpdesk.monitoring.health.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]

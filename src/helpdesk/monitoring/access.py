@@ -92,6 +92,16 @@ class IsMonitoringReader(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
+class IsStaffUser(permissions.BasePermission):
+    """Allow active staff users only: changes are not for the (read-only) monitoring token."""
+
+    message = "This change needs a staff account."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.pk)
+
+
 # The authenticators of every monitoring API view: the monitoring token, then user tokens and
 # sessions (staff users).
 MONITORING_AUTHENTICATION: list[type[authentication.BaseAuthentication]] = [

@@ -24,13 +24,13 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import exceptions, generics, permissions, serializers
+from rest_framework import exceptions, generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.lib.api import StrictFieldsMixin
-from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader
+from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader, IsStaffUser
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.lockout import engine
 from helpdesk.monitoring.security.models import SecurityEvent
@@ -150,14 +150,6 @@ class UnlockSerializer(StrictFieldsMixin, serializers.Serializer):
         if bool(attrs.get("ip")) == bool(attrs.get("username")):
             raise serializers.ValidationError("Give exactly one of ip or username.")
         return attrs
-
-
-class IsStaffUser(permissions.BasePermission):
-    message = "Unlocking needs a staff account."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.pk)
 
 
 class UnlockView(APIView):

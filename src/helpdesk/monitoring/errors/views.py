@@ -1,0 +1,202 @@
+"""Sentry's ingestion endpoints: ``POST /api/<project_id>/envelope/`` and ``…/store/``.
+
+The contract is Sentry's, so unmodified Sentry SDKs work with a DSN of this app
+(docs/error-tracking.md):
+
+- the key comes from ``X-Sentry-Auth: Sentry sentry_key=…``, the ``sentry_key`` query
+  parameter (browser SDKs), or the envelope header's ``dsn``; none → 401, wrong → 403;
+- bodies may be gzip or deflate encoded; ERRORS_MAX_DECOMPRESSED_BYTES caps the decoded size
+  (413), MAX_REQUEST_BODY_BYTES the sent size (413, before this view runs);
+- browsers: an ``Origin`` must be the app's own or in the project's ``allowed_origins``
+  (``*``: any); answers carry ``Access-Control-Allow-Origin`` and preflights are answered;
+- over the project's events per minute: 429 with ``Retry-After`` and
+  ``X-Sentry-Rate-Limits: <seconds>::key``;
+- ``event`` items are ingested; other item types (transactions, sessions, client reports,
+  attachments…) are accepted and counted in ``errors_items_dropped_total``;
+- anything malformed is a 4xx with a message and nothing stored; a database outage is 503.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from helpdesk.lib.client_ip import client_ip
+from helpdesk.monitoring.errors import ingest, metrics
+from helpdesk.monitoring.errors.envelope import (
+    IngestError,
+    decompress,
+    load_object,
+    parse_auth,
+    parse_envelope,
+    public_key_from_dsn,
+)
+from helpdesk.monitoring.errors.models import Project
+from helpdesk.monitoring.security.middleware import RateCounter
+
+logger = logging.getLogger(__name__)
+
+_ALLOW_HEADERS = (
+    "Content-Type, Content-Encoding, X-Sentry-Auth, Authorization, Sentry-Trace, Baggage"
+)
+_EXPOSE_HEADERS = "X-Sentry-Rate-Limits, Retry-After"
+_WINDOW = 60
+_rates: RateCounter | None = None
+
+
+def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS
+        response["Vary"] = "Origin"
+    return response
+
+
+def _error(status: int, detail: str, origin: str | None = None) -> HttpResponse:
+    return _cors(JsonResponse({"detail": detail}, status=status), origin)
+
+
+def _origin_allowed(request: HttpRequest, project: Project, origin: str) -> bool:
+    if origin == f"{request.scheme}://{request.get_host()}":
+        return True
+    allowed = project.allowed_origins if isinstance(project.allowed_origins, list) else []
+    return "*" in allowed or origin.rstrip("/") in {str(o).rstrip("/") for o in allowed}
+
+
+def _given_key(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_X_SENTRY_AUTH")
+    if header:
+        key = parse_auth(header).get("sentry_key")
+        if key:
+            return key
+    return request.GET.get("sentry_key") or None
+
+
+def _check_rate(project: Project) -> int | None:
+    """Count the request; returns seconds to wait when the project is over its limit."""
+    limit = project.rate_limit_per_minute or settings.ERRORS_RATE_LIMIT_PER_MINUTE
+    if not limit:
+        return None
+    global _rates  # noqa: PLW0603 - created on first use, after the cache is configured
+    if _rates is None:
+        _rates = RateCounter()
+    now = time.time()
+    bucket = int(now // _WINDOW)
+    try:
+        count = _rates.hit(str(project.pk), bucket, scope="errors-project")
+    except Exception as error:  # a cache outage must not stop error reports
+        logger.debug("error rate counter unavailable: %s", type(error).__name__)
+        return None
+    if count <= limit:
+        return None
+    return max(1, int((bucket + 1) * _WINDOW - now + 0.999))
+
+
+def _items(
+    request: HttpRequest, body: bytes, kind: str, key: str | None
+) -> tuple[list[dict[str, Any]], list[str], str | None]:
+    """Return the events and the dropped item types of a body, and the key it names."""
+    if kind == "store":
+        return [load_object(body, "event")], [], key
+    header, items = parse_envelope(body)
+    if key is None and isinstance(header.get("dsn"), str):
+        key = public_key_from_dsn(header["dsn"])
+    events, dropped = [], []
+    for item in items:
+        if item.type == "event":
+            events.append(item.json())
+        else:
+            dropped.append(
+                item.type if item.type.isidentifier() and len(item.type) <= 32 else "other"
+            )
+    return events, dropped, key
+
+
+def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
+    origin = request.META.get("HTTP_ORIGIN") or None
+    try:
+        project = Project.objects.filter(pk=project_id).first()
+    except DatabaseError:
+        response = _error(503, "Error tracking is unavailable; retry later.", origin)
+        response["Retry-After"] = "60"
+        return response
+    if project is None:
+        return _error(403, "Unknown project or key.")
+    if origin is not None and not _origin_allowed(request, project, origin):
+        return _error(403, "This origin may not send events to this project.")
+    if request.method == "OPTIONS":
+        response = _cors(HttpResponse(status=200), origin)
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = _ALLOW_HEADERS
+        response["Access-Control-Max-Age"] = "3600"
+        return response
+    if request.method != "POST":
+        response = _error(405, "Use POST.", origin)
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _error(
+            413, f"Body too large: the limit is {settings.MAX_REQUEST_BODY_BYTES} bytes.", origin
+        )
+    key = _given_key(request)
+    try:
+        body = decompress(
+            raw,
+            request.META.get("HTTP_CONTENT_ENCODING", ""),
+            settings.ERRORS_MAX_DECOMPRESSED_BYTES,
+        )
+        events, dropped, key = _items(request, body, kind, key)
+    except IngestError as error:
+        if key is None:
+            return _error(401, "Missing sentry_key (X-Sentry-Auth header or query).", origin)
+        return _error(error.status, error.detail, origin)
+    if key is None:
+        return _error(401, "Missing sentry_key (X-Sentry-Auth header or query).", origin)
+    if not hmac.compare_digest(key.encode(), project.public_key.encode()):
+        return _error(403, "Unknown project or key.", origin)
+    retry = _check_rate(project)
+    if retry is not None:
+        for _ in events:
+            metrics.ITEMS_DROPPED.labels("event_rate_limited").inc()
+        response = _error(429, f"Rate limit of the project reached; retry in {retry} s.", origin)
+        response["Retry-After"] = str(retry)
+        response["X-Sentry-Rate-Limits"] = f"{retry}::key"
+        return response
+    for item_type in dropped:
+        metrics.ITEMS_DROPPED.labels(item_type).inc()
+    ip = client_ip(request)
+    last_id = None
+    try:
+        for event in events:
+            last_id = ingest.ingest(event, project, source="sdk", client_ip=ip).event_id
+    except IngestError as error:
+        return _error(error.status, error.detail, origin)
+    except DatabaseError:
+        logger.exception("error event not stored: database error")
+        response = _error(503, "Error tracking is unavailable; retry later.", origin)
+        response["Retry-After"] = "60"
+        return response
+    return _cors(HttpResponse(json.dumps({"id": last_id}), content_type="application/json"), origin)
+
+
+@csrf_exempt
+def envelope(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Accept a Sentry envelope (see the module docstring)."""
+    return _ingest(request, project_id, "envelope")
+
+
+@csrf_exempt
+def store(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Accept a single event the way older Sentry SDKs send it (see the module docstring)."""
+    return _ingest(request, project_id, "store")

@@ -132,7 +132,8 @@ def _normalise_exceptions(event: dict[str, Any]) -> None:
             if name in value and not isinstance(value[name], str):
                 value[name] = None if value[name] is None else json.dumps(value[name])[:1024]
         stacktrace = value.get("stacktrace")
-        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        stacktrace = stacktrace if isinstance(stacktrace, dict) else {}
+        frames = stacktrace.get("frames")
         stack = value.pop("stack", None)
         if isinstance(frames, list):
             stacktrace["frames"] = [_clean_frame(f) for f in frames if isinstance(f, dict)]

@@ -133,9 +133,6 @@ def is_sensitive_key(key: str) -> bool:
     return False
 
 
-_SHARED: dict[tuple[Any, ...], Redactor] = {}
-
-
 class Redactor:
     """Redact secrets and cap sizes in log events (see the module docstring)."""
 
@@ -161,19 +158,9 @@ class Redactor:
 
     @classmethod
     def from_environment(cls, max_chars: int = 8192) -> Redactor:
-        """Return a Redactor that also knows the literal values of SECRET_ENV_VARS.
-
-        Formatters configured alike get the same (immutable) Redactor, so a record that goes
-        to several handlers is redacted once for all of them (see ``ECSFormatter._filled``).
-        """
-        literals = tuple(os.environ.get(name, "") for name in SECRET_ENV_VARS)
-        key = (cls, max_chars, literals)
-        shared = _SHARED.get(key)
-        if shared is None:
-            if len(_SHARED) >= 16:  # settings reloaded again and again (tests)
-                _SHARED.clear()
-            shared = _SHARED[key] = cls(max_chars=max_chars, literal_secrets=literals)
-        return shared
+        """Return a Redactor that also knows the literal values of SECRET_ENV_VARS."""
+        literals = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
+        return cls(max_chars=max_chars, literal_secrets=literals)
 
     def may_hold_secret(self, value: str) -> bool:
         """Return False when no pattern can match (cheap substring tests skip the regex).

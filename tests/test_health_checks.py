@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
+from helpdesk.monitoring.alerting.checks import WorkerHeartbeatCheck
 from helpdesk.monitoring.health.checks import (
     CacheCheck,
     DatabaseCheck,
@@ -29,7 +30,6 @@ from helpdesk.monitoring.health.checks import (
     MigrationsCheck,
     ServiceUnavailable,
     ServiceWarning,
-    WorkerHeartbeatCheck,
 )
 from helpdesk.monitoring.health.runner import HealthRunner
 from tests.services import port_open, unavailable

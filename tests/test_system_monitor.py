@@ -101,7 +101,9 @@ def test_it_crosses_only_after_the_sustained_window(
     snapshot: Snapshot, recorder: Recorder, caplog: Any
 ) -> None:
     now = [0.0]
-    monitor = ThresholdMonitor(Thresholds(sustained_seconds=60), clock=lambda: now[0])
+    monitor = ThresholdMonitor(
+        dataclasses.replace(Thresholds.from_settings(), sustained_seconds=60), clock=lambda: now[0]
+    )
     assert monitor.observe(fake(snapshot, cpu=95)) == []  # a spike is not an alert
     now[0] = 30
     assert monitor.observe(fake(snapshot, cpu=10)) == []  # back under: the window restarts
@@ -134,7 +136,10 @@ def test_it_crosses_only_after_the_sustained_window(
 
 def test_it_tracks_each_disk_path_on_its_own(snapshot: Snapshot, recorder: Recorder) -> None:
     now = [0.0]
-    monitor = ThresholdMonitor(Thresholds(disk=50, sustained_seconds=0), clock=lambda: now[0])
+    monitor = ThresholdMonitor(
+        dataclasses.replace(Thresholds.from_settings(), disk=50, sustained_seconds=0),
+        clock=lambda: now[0],
+    )
     (transition,) = monitor.observe(fake(snapshot, disk=75))
     assert transition.resource == "disk:/data"
     assert transition.limit == 50

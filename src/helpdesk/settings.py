@@ -400,7 +400,7 @@ HEALTH_CHECKS: list[dict[str, Any]] = [
     {"check": "helpdesk.monitoring.health.checks.CacheCheck", "critical": True},
     {"check": "helpdesk.monitoring.health.checks.DiskCheck", "critical": True},
     # Without a worker, notifications wait but requests are served: warn only.
-    {"check": "helpdesk.monitoring.health.checks.WorkerHeartbeatCheck", "critical": False},
+    {"check": "helpdesk.monitoring.alerting.checks.WorkerHeartbeatCheck", "critical": False},
 ]
 
 # Tokens issued by POST /api/v1/auth/token/ expire after this many days (0: never).

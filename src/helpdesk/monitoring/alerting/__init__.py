@@ -2,6 +2,6 @@
 
 Ways in: ``services`` (every write: fire, resolve, acknowledge, silences, schedule),
 ``delivery.deliver_due`` (the outbox), ``evaluator`` + ``rules`` (built-in rules),
-``views`` (the Alertmanager webhook and the staff/token API), ``worker.heartbeat_age``
-(for readiness), and ``helpdesk worker``.
+``views`` (the Alertmanager webhook and the staff/token API), ``checks.WorkerHeartbeatCheck``
+(the worker's health check, listed in HEALTH_CHECKS), and ``helpdesk worker``.
 """

@@ -5,7 +5,7 @@ it is due, one at a time, inside ``helpdesk.lib.request_context.job_context`` so
 carry the job name and a run id. A job that raises is logged and retried at its next turn; it
 never stops the loop. The heartbeat goes to the cache (cheap to read) and to a
 ``WorkerHeartbeat`` row (shared by every process even with the per-process cache);
-``last_heartbeat()`` is what a readiness check reads.
+``last_heartbeat()`` is what the worker's health check (``checks.py``) reads.
 """
 
 from __future__ import annotations
@@ -147,8 +147,16 @@ class Worker:
         return beat
 
 
-def last_heartbeat() -> datetime | None:
-    """Return when any worker last beat (cache first, then the database), or None."""
+def last_heartbeat(hostname: str | None = None) -> datetime | None:
+    """Return when any worker (or one on ``hostname``) last beat, or None.
+
+    Any worker: the cache first, then the database. One host: its rows in the database.
+    """
+    from helpdesk.monitoring.alerting.models import WorkerHeartbeat
+
+    if hostname is not None:
+        row = WorkerHeartbeat.objects.filter(hostname=hostname[:200]).order_by("-beat_at").first()
+        return row.beat_at if row else None
     beat = None
     try:
         beat = cache.get(HEARTBEAT_CACHE_KEY)
@@ -156,15 +164,13 @@ def last_heartbeat() -> datetime | None:
         logger.debug("heartbeat cache unreadable", exc_info=True)
     if isinstance(beat, dict) and beat.get("beat_at"):
         return datetime.fromisoformat(beat["beat_at"])
-    from helpdesk.monitoring.alerting.models import WorkerHeartbeat
-
     row = WorkerHeartbeat.objects.order_by("-beat_at").first()
     return row.beat_at if row else None
 
 
-def heartbeat_age(now: datetime | None = None) -> float | None:
-    """Return seconds since the last worker heartbeat, or None when no worker ever ran."""
-    last = last_heartbeat()
+def heartbeat_age(now: datetime | None = None, hostname: str | None = None) -> float | None:
+    """Return seconds since the last heartbeat (see ``last_heartbeat``), None when none."""
+    last = last_heartbeat(hostname)
     if last is None:
         return None
     return ((now or timezone.now()) - last).total_seconds()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 import logging
 import math
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,6 +25,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
+
+from helpdesk.monitoring.system.monitor import disk_usage
 
 logger = logging.getLogger(__name__)
 
@@ -299,8 +300,9 @@ def _is_redis_backend(path: str) -> bool:
 class DiskCheck(HealthCheck):
     """Used space of the data and log directories' file systems, in percent (the fullest).
 
-    Warns at ``HEALTH_DISK_WARN_PERCENT``, fails at ``HEALTH_DISK_FAIL_PERCENT``. "Used"
-    counts the blocks reserved for root, as the app does not run as root.
+    Warns at ``HEALTH_DISK_WARN_PERCENT``, fails at ``HEALTH_DISK_FAIL_PERCENT``. The figure
+    is the system monitor's (``system.monitor.disk_usage``): of the space the app, not
+    running as root, can use.
     """
 
     name = "disk"
@@ -314,7 +316,7 @@ class DiskCheck(HealthCheck):
         self.paths = [Path(p) for p in (paths or [settings.DATA_DIR, settings.LOG_DIR])]
 
     def run(self) -> Value:
-        used = max(_used_percent(path) for path in self.paths)
+        used = max(disk_usage(_existing(path)).percent for path in self.paths)
         if used >= settings.HEALTH_DISK_FAIL_PERCENT:
             raise ServiceUnavailable("disk almost full", used)
         if used >= settings.HEALTH_DISK_WARN_PERCENT:
@@ -322,36 +324,8 @@ class DiskCheck(HealthCheck):
         return used
 
 
-def _used_percent(path: Path) -> float:
-    # A log directory that does not exist yet lives on its parent's file system.
+def _existing(path: Path) -> Path:
+    """Return ``path`` or, while it does not exist yet (a log folder), its nearest parent."""
     while not path.exists() and path.parent != path:
         path = path.parent
-    usage = shutil.disk_usage(path)
-    return round(100.0 * (usage.total - usage.free) / usage.total, 1) if usage.total else 0.0
-
-
-class WorkerHeartbeatCheck(HealthCheck):
-    """Seconds since the background worker's last heartbeat.
-
-    Meant as a non-critical check: without a worker, alert notifications wait but requests are
-    served, so a missing (never started) or stale heartbeat warns and never fails readiness.
-    """
-
-    name = "worker"
-    component = "worker"
-    measurement = "heartbeatAge"
-    unit = "s"
-
-    def run(self) -> Value:
-        from helpdesk.monitoring.alerting.worker import heartbeat_age
-
-        try:
-            age = heartbeat_age()
-        except DatabaseError as error:
-            raise ServiceUnavailable("database unavailable") from error
-        if age is None:
-            raise ServiceWarning("no worker heartbeat yet")
-        age = round(age, 1)
-        if age > settings.WORKER_HEARTBEAT_STALE_SECONDS:
-            raise ServiceWarning("worker heartbeat is stale", age)
-        return age
+    return path

@@ -40,6 +40,17 @@ class DiskUsage:
     percent: float
 
 
+def disk_usage(path: str | Path) -> DiskUsage:
+    """Return the usage of the file system holding ``path``; raises OSError when unreadable.
+
+    The one disk figure of the product (the system monitor, its threshold and the health
+    check): ``percent`` is used / (used + available to non-root), as ``df`` shows it, so it
+    reaches 100 when the app (not running as root) can write no more.
+    """
+    usage = psutil.disk_usage(str(path))
+    return DiskUsage(str(path), usage.total, usage.used, usage.free, round(usage.percent, 2))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """System figures at one moment; percentages are 0-100."""
@@ -155,17 +166,13 @@ class Sampler:
     def _disks(self) -> list[DiskUsage]:
         disks, seen = [], set()
         for path in self.disk_paths:
-            try:
-                usage = psutil.disk_usage(path)
-            except OSError:
-                logger.debug("disk path %s not readable", path)
-                continue
             if path in seen:
                 continue
             seen.add(path)
-            disks.append(
-                DiskUsage(path, usage.total, usage.used, usage.free, round(usage.percent, 2))
-            )
+            try:
+                disks.append(disk_usage(path))
+            except OSError:
+                logger.debug("disk path %s not readable", path)
         return disks
 
     def _process_figures(self) -> dict[str, float]:
@@ -231,10 +238,10 @@ class Sampler:
 class Thresholds:
     """Limits in percent, and how long a value must stay over one before it counts."""
 
-    cpu: float = 80.0
-    memory: float = 85.0
-    disk: float = 90.0
-    sustained_seconds: float = 300.0
+    cpu: float
+    memory: float
+    disk: float
+    sustained_seconds: float
 
     @classmethod
     def from_settings(cls) -> Thresholds:

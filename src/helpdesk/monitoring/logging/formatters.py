@@ -91,8 +91,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``."""
-        names = vars(record)
-        extras = {name: names[name] for name in names.keys() - _STANDARD}
+        extras = {name: value for name, value in vars(record).items() if name not in _STANDARD}
         # Elastic's formatter makes the standard fields of a copy without the extras: they
         # are redacted and nested here, where a clash cannot raise.
         standard = copy.copy(record)

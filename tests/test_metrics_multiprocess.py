@@ -1,9 +1,11 @@
-"""Multiprocess metrics: our reader and compaction against prometheus_client's own collector,
+"""Multiprocess metrics: the dead workers' archive against prometheus_client's own collector,
 and a real gunicorn with two workers whose scraped totals are the sum of the requests."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, compact, worker_exited
@@ -73,79 +75,99 @@ def _theirs(directory: Path) -> str:
     return generate_latest(registry).decode()
 
 
-def test_it_renders_exactly_what_prometheus_client_renders(tmp_path: Path) -> None:
+def _ours(directory: Path) -> str:
+    registry = CollectorRegistry()
+    registry.register(MultiProcessReader(str(directory)))
+    return generate_latest(registry).decode()
+
+
+def _after_death(directory: Path, tmp_path: Path, pids: list[int]) -> list[str]:
+    """Return what prometheus_client renders once ``pids`` died (their live gauges gone)."""
+    copy = tmp_path / "expected"
+    shutil.copytree(directory, copy)
+    for pid in pids:
+        mark_process_dead(pid, str(copy))
+    return sorted(_theirs(copy).splitlines())
+
+
+def test_it_renders_what_prometheus_client_renders(tmp_path: Path) -> None:
     _writers(tmp_path, [5, 9, 13])
-    ours = MultiProcessReader(str(tmp_path)).render_text()
+    ours = _ours(tmp_path)
     assert ours == _theirs(tmp_path)
     assert 'note="quote \\" back \\\\ nl \\n ünï"' in ours
-    collector = MultiProcessCollector(None, path=str(tmp_path))
-    assert list(MultiProcessReader(str(tmp_path)).collect()) == list(collector.collect())
-
-
-def test_it_renders_identically_from_its_cached_layout(tmp_path: Path) -> None:
-    from prometheus_client.mmap_dict import MmapedDict
-
-    from helpdesk.monitoring.metrics import multiprocess
-
-    pids = _writers(tmp_path, [5, 9], modes="sum,livesum")
-    reader = MultiProcessReader(str(tmp_path))
-    assert reader.render_text() == _theirs(tmp_path)
-    assert str(tmp_path) in multiprocess._PLANS  # sums only: the layout is planned
-    # A live worker's values change in place: same layout, new values.
-    store = MmapedDict(str(tmp_path / f"counter_{pids[0]}.db"))
-    for key, value, _ts in list(store.read_all_values()):
-        store.write_value(key, value + 2.5, 0.0)
-    store.close()
-    assert reader.render_text() == _theirs(tmp_path)
-    # A new worker adds files and series: the layout is planned again.
-    _writers(tmp_path, [17], modes="sum,livesum")
-    assert reader.render_text() == _theirs(tmp_path)
-    compact(str(tmp_path), pids)
-    assert reader.render_text() == _theirs(tmp_path)
 
 
 def test_it_compacts_dead_workers_without_changing_the_output(tmp_path: Path) -> None:
-    pids = _writers(tmp_path, [4, 7, 10, 3])
-    before = _theirs(tmp_path)
-    assert compact(str(tmp_path), pids[:2]) == 6  # counter, histogram, summary of two pids
-    assert not (tmp_path / f"counter_{pids[0]}.db").exists()
-    assert (tmp_path / "counter_archive.db").exists()
-    assert (tmp_path / "histogram_archive.db").exists()
-    after = MultiProcessReader(str(tmp_path)).render_text()
-    assert after == _theirs(tmp_path)
-    assert sorted(after.splitlines()) == sorted(before.splitlines())
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    pids = _writers(folder, [4, 7, 10, 3])
+    before = sorted(_theirs(folder).splitlines())
+    assert compact(str(folder), pids[:2]) == 6  # counter, histogram, summary of two pids
+    assert not (folder / f"counter_{pids[0]}.db").exists()
+    assert sorted(_ours(folder).splitlines()) == before
     # A second round merges into the existing archive.
-    compact(str(tmp_path), pids[2:])
-    assert sorted(MultiProcessReader(str(tmp_path)).render_text().splitlines()) == sorted(
-        before.splitlines()
-    )
-    assert not list(tmp_path.glob("counter_[0-9]*.db"))
+    assert compact(str(folder), pids[2:]) == 6
+    assert sorted(_ours(folder).splitlines()) == before
+    assert not list(folder.glob("counter_*.db"))
+    assert compact(str(folder), pids) == 0
+
+
+def test_it_keeps_the_archive_in_its_documented_format(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (pid,) = _writers(folder, [4])
+    compact(str(folder), [pid])
+    stored = json.loads((folder / "archive.json").read_text())
+    by_name = {family["name"]: family for family in stored}
+    assert set(by_name) == {"jobs", "latency_seconds", "payload_bytes"}
+    jobs = by_name["jobs"]
+    assert (jobs["type"], jobs["documentation"]) == ("counter", "Jobs done.")
+    assert ["jobs_total", {"kind": "k1", "note": ""}, 0.25] in jobs["samples"]
+    # Histogram buckets are stored cumulative, with the count, as the collector yields them.
+    latency = {
+        (name, labels.get("le")): value
+        for name, labels, value in by_name["latency_seconds"]["samples"]
+        if labels["route"] == "r0"
+    }
+    assert latency[("latency_seconds_bucket", "+Inf")] == latency[("latency_seconds_count", None)]
+
+
+def test_it_adds_the_archive_to_live_workers_series(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    dead, _ = _writers(folder, [4, 4], modes="sum")
+    expected = _after_death(folder, tmp_path, [dead])
+    worker_exited(dead, str(folder))
+    text = _ours(folder)
+    assert sorted(text.splitlines()) == expected
+    assert 'jobs_total{kind="a",note="quote' in text
+    assert text.count("# TYPE jobs_total counter") == 1
 
 
 def test_it_drops_live_gauges_of_a_dead_worker(tmp_path: Path) -> None:
-    (pid,) = _writers(tmp_path, [3])
-    worker_exited(pid, str(tmp_path))
-    text = MultiProcessReader(str(tmp_path)).render_text()
-    assert text == _theirs(tmp_path)
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (pid,) = _writers(folder, [3])
+    expected = _after_death(folder, tmp_path, [pid])
+    worker_exited(pid, str(folder))
+    text = _ours(folder)
+    assert sorted(text.splitlines()) == expected
     assert "g_livesum{" not in text
     assert 'g_sum{k="one"} 0.75' in text
     assert 'jobs_total{kind="a"' in text
 
 
 def test_it_keeps_scrapes_flat_as_restarts_accumulate(tmp_path: Path) -> None:
-    pids = _writers(tmp_path, [2] * 12)
-    expected = sorted(_theirs(tmp_path).splitlines())
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    pids = _writers(folder, [2] * 12)
+    expected = _after_death(folder, tmp_path, pids[:-2])
     for pid in pids[:-2]:
-        worker_exited(pid, str(tmp_path))
-    files = {p.name for p in tmp_path.glob("*.db")}
+        worker_exited(pid, str(folder))
+    files = {p.name for p in folder.glob("*.db")}
     assert {f"counter_{pid}.db" for pid in pids[:-2]}.isdisjoint(files)
-    assert "counter_archive.db" in files
-    text = MultiProcessReader(str(tmp_path)).render_text()
-    assert text == _theirs(tmp_path)
-    kept = [line for line in expected if "livesum" not in line and "liveall" not in line]
-    assert [line for line in sorted(text.splitlines()) if "live" not in line] == [
-        line for line in kept if "live" not in line
-    ]
+    assert len([name for name in files if name.startswith("counter_")]) == 2
+    assert sorted(_ours(folder).splitlines()) == expected
 
 
 # ---- a real gunicorn with two workers -------------------------------------------------------
@@ -204,7 +226,7 @@ def test_it_sums_requests_over_gunicorn_workers(
     victim = sorted(_worker_pids(proc.pid))[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while not (folder / "histogram_archive.db").exists():
+    while not (folder / "archive.json").exists():
         assert time.monotonic() < deadline, "the dead worker was not compacted"
         time.sleep(0.1)
     while len(_worker_pids(proc.pid)) < 2:

@@ -39,7 +39,8 @@ def start() -> int:
     from helpdesk.monitoring.metrics import multiprocess
 
     # Web workers and the background worker share the metrics folder: empty it once, here.
-    metrics_dir = multiprocess.configure_env(settings.DATA_DIR, wipe=True)
+    metrics_dir = multiprocess.prepare(multiprocess.folder(settings.DATA_DIR), wipe=True)
+    os.environ[multiprocess.ENV] = metrics_dir
     os.environ["HELPDESK_METRICS_DIR_PREPARED"] = metrics_dir
     port = settings.PORT
     base = f"http://127.0.0.1:{port}"

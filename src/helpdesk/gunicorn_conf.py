@@ -40,12 +40,11 @@ control_socket_disable = True
 # in the environment before any process imports prometheus_client, because the library picks
 # its value store at import. The workers are forked from this process, so set it here first.
 def _metrics_dir() -> str:
+    from helpdesk.monitoring.metrics import multiprocess
     from helpdesk.settings import DATA_DIR
 
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-        DATA_DIR, "prometheus-multiproc"
-    )
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    path = multiprocess.folder(DATA_DIR)
+    os.environ[multiprocess.ENV] = path
     return path
 
 
@@ -59,7 +58,7 @@ def on_starting(server: Any) -> None:
     # `helpdesk start` already emptied it before starting the worker process, which may have
     # written there since.
     wipe = os.environ.pop("HELPDESK_METRICS_DIR_PREPARED", "") != _METRICS_DIR
-    multiprocess.prepare_dir(_METRICS_DIR, wipe=wipe)
+    multiprocess.prepare(_METRICS_DIR, wipe=wipe)
 
 
 def child_exit(server: Any, worker: Any) -> None:

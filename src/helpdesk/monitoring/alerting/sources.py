@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -112,11 +111,9 @@ def default_registry() -> Any:
 
     import prometheus_client
 
-    from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader
+    from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, folder
 
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
-        Path(settings.DATA_DIR) / "prometheus-multiproc"
-    )
+    path = folder(settings.DATA_DIR)
     if os.path.isdir(path):
         # The reader locks the folder against the compaction of dead workers' files.
         registry = prometheus_client.CollectorRegistry()

@@ -4,8 +4,9 @@ The collectors listed in settings.HELPDESK_METRICS_COLLECTORS (dotted paths) are
 lazily, once per process. A collector that fails to import or raises while collecting is left
 out of that scrape, reported as ``helpdesk_metrics_collector_up{collector="…"} 0`` and logged,
 so one broken package never takes the whole scrape down. Under a multi-worker server
-(PROMETHEUS_MULTIPROC_DIR set) the instruments come from every worker's files through
-``MultiProcessReader``; otherwise from this process's default registry.
+(PROMETHEUS_MULTIPROC_DIR set) the instruments come from every worker's files and the dead
+workers' archive (``multiprocess.MultiProcessReader``); otherwise from this process's default
+registry.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import prometheus_client
 from django.conf import settings
 from django.utils.module_loading import import_string
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
@@ -80,28 +82,24 @@ def collect_custom(paths: Iterable[str]) -> list[Metric]:
     return families
 
 
-def multiprocess_dir() -> str | None:
-    """Return the multiprocess folder when this process writes to one, else None."""
+def instruments() -> CollectorRegistry:
+    """Return the registry of the instruments: every worker's files when this process writes
+    to a multiprocess folder, else this process's default registry."""
     path = os.environ.get(ENV)
-    return path if path and os.path.isdir(path) else None
+    if not path or not os.path.isdir(path):
+        return prometheus_client.REGISTRY
+    registry = CollectorRegistry()
+    registry.register(MultiProcessReader(path))
+    return registry
 
 
 def render(openmetrics_format: bool = False) -> tuple[bytes, str]:
     """Return the /metrics body and its content type."""
-    path = multiprocess_dir()
     start = perf_counter()
-    reader = MultiProcessReader(path) if path else None
-    if openmetrics_format:
-        base = list(reader.collect() if reader else prometheus_client.REGISTRY.collect())
-    else:
-        text = reader.render_text() if reader else ""
+    base = list(instruments().collect())
     custom = collect_custom(settings.HELPDESK_METRICS_COLLECTORS)
     # The scrape duration covers the instruments too.
     custom[-1].samples[0] = custom[-1].samples[0]._replace(value=perf_counter() - start)
     if openmetrics_format:
         return openmetrics.generate_latest(_Families(base + custom)), OPENMETRICS_CONTENT_TYPE
-    if reader is None:
-        head = prometheus_client.generate_latest(prometheus_client.REGISTRY)
-    else:
-        head = text.encode("utf-8")
-    return head + prometheus_client.generate_latest(_Families(custom)), TEXT_CONTENT_TYPE
+    return prometheus_client.generate_latest(_Families(base + custom)), TEXT_CONTENT_TYPE

@@ -29,6 +29,8 @@ const common = {
   legalComments: "none",
   logLevel: "warning",
   jsx: "automatic",
+  // React's production build (the development one is ten times larger and warns in tests).
+  define: { "process.env.NODE_ENV": '"production"' },
   absWorkingDir: here,
 };
 

@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -61,11 +62,18 @@ def route_group(path: str) -> str:
 
 
 class RateCounter:
-    """Count requests per client IP in minute buckets with one cache round trip."""
+    """Count hits per key in minute buckets, in one Redis round trip (else in the cache).
+
+    Django's ``RedisCache.incr`` asks EXISTS before INCR and cannot set an expiry in the same
+    call, so on Redis the counter sends ``INCR`` + ``EXPIRE`` pipelined through its own client
+    (the default cache's URL and connection options, the cache's key prefix).
+    """
 
     def __init__(self) -> None:
-        # Django's RedisCache.incr checks EXISTS first (two round trips); go to the client.
-        self._redis = cache.__class__.__name__ == "RedisCache"
+        self._redis: redis.Redis | None = None
+        if settings.REDIS_URL:
+            options = settings.CACHES["default"].get("OPTIONS", {})
+            self._redis = redis.Redis.from_url(settings.REDIS_URL, **options)
 
     def hit(self, ip: str, bucket: int, scope: str = "rate") -> int:
         """Count one request; returns the IP's count in this bucket of ``scope``.
@@ -74,12 +82,10 @@ class RateCounter:
         ``ratelimit.over_limit``) counts under its own scope.
         """
         key = f"security:{scope}:{ip}:{bucket}"
-        if self._redis:
-            raw = cache.make_key(key)
-            client = cache._cache.get_client(raw, write=True)  # type: ignore[attr-defined]
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(raw)
-            pipe.expire(raw, _BUCKET * 3)
+        if self._redis is not None:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.incr(cache.make_key(key))
+            pipe.expire(cache.make_key(key), _BUCKET * 3)
             count, _ = pipe.execute()
             return int(count)
         try:

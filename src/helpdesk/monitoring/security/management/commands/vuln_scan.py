@@ -1,5 +1,6 @@
-"""``helpdesk vuln-scan [--osv PATH] [--requirements FILE]``: known vulnerabilities in the
-locked dependencies. Exit 0 clean, 1 fixable vulnerability, 2 error, 3 not audited."""
+"""``helpdesk vuln-scan [--osv PATH]... [--requirements FILE] [--npm-lock FILE]``: known
+vulnerabilities in the locked dependencies (uv.lock, and the frontend's package-lock.json).
+Exit 0 clean, 1 fixable vulnerability, 2 error, 3 not audited."""
 
 from __future__ import annotations
 
@@ -16,14 +17,23 @@ logger = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = (
-        "Scan the locked dependencies (uv.lock) with pip-audit, or offline against an OSV "
-        "export. Exit codes: 0 clean, 1 vulnerability with a fix, 2 error, 3 not audited."
+        "Scan the locked dependencies (uv.lock, optionally an npm package-lock.json) with "
+        "pip-audit and npm audit, or offline against OSV exports. Exit codes: 0 clean, "
+        "1 vulnerability with a fix, 2 error, 3 not audited."
     )
 
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--osv", type=Path, help="OSV export: a folder or zip of JSON records.")
+        parser.add_argument(
+            "--osv",
+            type=Path,
+            action="append",
+            help="OSV export: a folder or zip of JSON records (repeat for PyPI and npm).",
+        )
+        parser.add_argument(
+            "--npm-lock", type=Path, help="Also scan this npm package-lock.json (npm audit)."
+        )
         parser.add_argument("--requirements", type=Path, help="Pinned requirements file.")
         parser.add_argument("--uv", help="The uv binary (default: uv on PATH, .tools/bin/uv).")
 
@@ -34,10 +44,20 @@ class Command(BaseCommand):
             else:
                 text = scanning.export_locked(options["uv"])
             pins = scanning.parse_requirements(text)
-            if options["osv"]:
-                report = scanning.audit_with_osv(pins, options["osv"])
+            osv = options["osv"]
+            exports = [osv] if isinstance(osv, Path) else osv
+            if exports:
+                report = scanning.audit_with_osv(pins, exports)
             else:
                 report = scanning.audit_with_pip_audit(text)
+            if options.get("npm_lock"):
+                npm_lock = Path(options["npm_lock"])
+                if exports:
+                    npm = scanning.parse_npm_lock(npm_lock)
+                    npm_report = scanning.audit_with_osv(npm, exports, ecosystem="npm")
+                else:
+                    npm_report = scanning.audit_with_npm(npm_lock)
+                report = scanning.merge(report, npm_report)
         except (scanning.ScanError, OSError) as error:
             self.stderr.write(f"vuln-scan could not run: {error}")
             raise SystemExit(scanning.EXIT_ERROR) from None

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.accounts.models import Membership
-from helpdesk.monitoring.logging import redaction
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import (
     ConsoleFormatter,
@@ -193,13 +192,18 @@ def test_it_leaves_no_secret_in_stdout_or_files(captured: Captured, alice: Any) 
         "csrf": "csrf-zxcvbnmasdfghjkl",
         "query_token": "qtok-0987654321poiuy",
         "query_password": "qpw-lkjhgfdsa12345",
+        "query_key": "qkey-mnbvcxz0192837",
+        "query_signature": "qsig-poiuytrewq5647",
         "dsn": "dsn-pa55word-xyz",
         "metrics": METRICS_TOKEN,
     }
     client = Client(raise_request_exception=False)
     client.cookies["sessionid"] = secrets["session"]
     client.cookies["csrftoken"] = secrets["csrf"]
-    query = f"?token={secrets['query_token']}&password={secrets['query_password']}&page=2"
+    query = (
+        f"?token={secrets['query_token']}&password={secrets['query_password']}&page=2"
+        f"&key={secrets['query_key']}&X-Amz-Signature={secrets['query_signature']}"
+    )
     headers = {
         "HTTP_AUTHORIZATION": f"Bearer {bearer}",
         "HTTP_X_CSRFTOKEN": secrets["csrf"],
@@ -333,6 +337,14 @@ def test_it_caps_the_size_of_a_field() -> None:
         ("{'password': 'correct horse battery'}", "horse"),
         ('{"api_key": "k-123456"}', "k-123456"),
         ("Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        # Any name that is or ends in a secret word, not a fixed list.
+        ("GET /x?key=k3y-v4lue-1&a=1", "k3y-v4lue-1"),
+        ("GET /x?a=1&stripe.signing_key=sk-v4lue-2", "sk-v4lue-2"),
+        ("X-Amz-Credential=AKIA-v4lue-3&X-Amz-Signature=s1g-v4lue-4", "AKIA-v4lue-3"),
+        ("X-Amz-Credential=AKIA-v4lue-3&X-Amz-Signature=s1g-v4lue-4", "s1g-v4lue-4"),
+        ("db_pwd: pwd-v4lue-5", "pwd-v4lue-5"),
+        ('{"upload_session": "sess-v4lue-6", "sso_auth": "auth-v4lue-7"}', "sess-v4lue-6"),
+        ('{"upload_session": "sess-v4lue-6", "sso_auth": "auth-v4lue-7"}', "auth-v4lue-7"),
     ],
 )
 def test_it_redacts_by_pattern(text: str, secret: str) -> None:
@@ -344,7 +356,7 @@ def test_it_redacts_by_pattern(text: str, secret: str) -> None:
 def test_it_redacts_by_key_name_in_nested_fields() -> None:
     event = {
         "http": {"request": {"headers": {"Authorization": "x", "X-CSRFToken": "y", "Accept": "*"}}},
-        "labels": {"api_key": "z", "author": "bob"},
+        "labels": {"api_key": "z", "author": "bob", "key": "k", "webhook_signing_key": "w"},
         "password": "p",
         "user": {"id": "5"},
     }
@@ -352,7 +364,12 @@ def test_it_redacts_by_key_name_in_nested_fields() -> None:
     headers = cleaned["http"]["request"]["headers"]
     assert headers["Authorization"] == headers["X-CSRFToken"] == "[REDACTED]"
     assert headers["Accept"] == "*"
-    assert cleaned["labels"] == {"api_key": "[REDACTED]", "author": "bob"}
+    assert cleaned["labels"] == {
+        "api_key": "[REDACTED]",
+        "author": "bob",
+        "key": "[REDACTED]",
+        "webhook_signing_key": "[REDACTED]",
+    }
     assert cleaned["password"] == "[REDACTED]"
     assert cleaned["user"] == {"id": "5"}
 
@@ -491,7 +508,10 @@ def test_it_trusts_ecs_category_and_type_lists_but_caps_them() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        *redaction._PARAM_NAMES.replace("api_?key", "api_key|apikey").split("|"),
+        *("key", "api_key", "apikey", "x-api-key", "token", "access_token", "csrftoken"),
+        *("secret", "client_secret", "password", "passwd", "passphrase", "pwd", "db_pwd"),
+        *("signature", "x-amz-signature", "auth", "oauth", "session", "sessionid"),
+        *("session_id", "credential", "credentials", "aws.credential"),
         "to\u212aen",  # KELVIN SIGN: case-insensitive matching takes it for "k"
     ],
 )

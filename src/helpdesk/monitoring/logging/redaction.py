@@ -4,11 +4,14 @@
 which:
 
 - a value whose key names a secret (password, token, authorization, cookie, session, csrf,
-  api key, secret, private key…) anywhere in its dotted path is replaced by ``[REDACTED]``;
+  secret, credential, anything ending in key…) anywhere in its dotted path is replaced by
+  ``[REDACTED]``;
 - every string is scanned for secrets by pattern: our ``hdk_…`` API tokens, ``Bearer``/``Basic``
-  credentials, user:password in URLs/DSNs, ``password=…``/``token=…`` in query strings, form
-  bodies, cookies and ``key: value`` text, and the literal values of the secrets this process
-  was configured with (METRICS_TOKEN, HEALTH_TOKEN, MONITORING_API_TOKEN, SECRET_KEY…);
+  credentials, user:password in URLs/DSNs, ``name=…`` in query strings, form bodies and
+  cookies and ``name: value`` text where the name is or ends in key, token, secret, password,
+  pwd, signature, auth, session or credential (``key=``, ``api_key=``, ``X-Csrftoken:``), and
+  the literal values of the secrets this process was configured with (METRICS_TOKEN,
+  HEALTH_TOKEN, MONITORING_API_TOKEN, SECRET_KEY…);
 - every string is cut to a maximum length with a marker saying how much was dropped, so hostile
   input cannot blow up log volume.
 
@@ -41,8 +44,8 @@ SECRET_ENV_VARS = (
 # Shorter literal values would redact ordinary words.
 _MIN_LITERAL_SECRET = 8
 
-# A key is sensitive when one of its dotted segments contains one of these words
-# (case-insensitive, "-" and "_" ignored: "X-CSRFToken", "api_key", "Set-Cookie").
+# A key is sensitive when one of its dotted segments contains one of these words, or ends in
+# "key" (case-insensitive, "-" and "_" ignored: "X-CSRFToken", "api_key", "Set-Cookie", "key").
 _SENSITIVE_KEY_WORDS = (
     "password",
     "passwd",
@@ -64,17 +67,31 @@ _SENSITIVE_KEY_WORDS = (
 # Keys that contain a sensitive word but name something harmless we emit ourselves.
 _SAFE_KEYS = frozenset({"event.category", "user.id", "http.request.id"})
 
-_PARAM_NAMES = (
-    r"password|passwd|passphrase|pwd|secret|client_secret|token|access_token|refresh_token|"
-    r"id_token|auth|api_?key|apikey|x-api-key|sessionid|session_id|session|csrftoken|"
-    r"csrfmiddlewaretoken|csrf_token|x-csrftoken|signature"
+# A parameter names a secret when its name is, or ends in, one of these words
+# (case-insensitive): key, api_key, X-Api-Key, csrftoken, client_secret, db.password,
+# sessionid, aws_credentials... Names are whole tokens (see the "param" pattern).
+_PARAM_SUFFIXES = (
+    r"key|token|secret|password|passwd|passphrase|pwd|signature|auth|session|sessionid|"
+    r"session_id|credentials?"
 )
+_PARAM_NAMES = r"[A-Za-z0-9_.\-]*(?:" + _PARAM_SUFFIXES + r")"
 
 # Every pattern needs "hdk_", "bearer", "basic" or "digest" (_SCHEME_WORDS), or "=" or ":"
 # with a parameter name (each contains one of _PARAM_WORDS) or "://" (a DSN) to match: that is
 # what Redactor.may_hold_secret tests before running the regex. Keep the three in step.
 _SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
-_PARAM_WORDS = ("pass", "pwd", "secret", "token", "auth", "key", "session", "signature", "://")
+_PARAM_WORDS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+    "key",
+    "session",
+    "signature",
+    "credential",
+    "://",
+)
 _PATTERNS: tuple[tuple[str, str], ...] = (
     # Our API tokens: recognisable whatever surrounds them.
     ("hdk", r"\bhdk_[A-Za-z0-9_\-]{6,}"),
@@ -92,10 +109,11 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"[^\r\n]+",
     ),
     # name=value in query strings, form bodies and cookies; name: value and "name": "value"
-    # in text and in reprs of dicts. A quoted value is redacted up to its closing quote.
+    # in text and in reprs of dicts. A quoted value is redacted up to its closing quote. A name
+    # starts where a token starts, so the scan stays linear in the text's length.
     (
         "param",
-        r"(?P<param_head>(?<![A-Za-z0-9])[\"']?(?:" + _PARAM_NAMES + r")[\"']?\s*[=:]\s*)"
+        r"(?P<param_head>(?<![A-Za-z0-9_.\-])[\"']?(?:" + _PARAM_NAMES + r")[\"']?\s*[=:]\s*)"
         r"(?P<param_value>\"[^\"]*\"|'[^']*'|[^\s\"'&;,}\]]+)",
     ),
 )
@@ -125,7 +143,7 @@ def is_sensitive_key(key: str) -> bool:
         return False
     for segment in key.lower().split("."):
         normalized = segment.replace("-", "").replace("_", "")
-        if any(word in normalized for word in _SENSITIVE_KEY_WORDS):
+        if normalized.endswith("key") or any(word in normalized for word in _SENSITIVE_KEY_WORDS):
             # "author", "authority" are not credentials; "auth", "authorization" are.
             if normalized.startswith("author") and normalized != "authorization":
                 continue

@@ -268,6 +268,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "helpdesk.lib.api.exception_handler",
+    # orjson, refusing what JSON cannot carry (helpdesk.lib.api.JSONParser); forms for the
+    # browsable API.
+    "DEFAULT_PARSER_CLASSES": [
+        "helpdesk.lib.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -285,6 +292,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error answers (400/401/403/404/413/429/503) with their body schemas on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "helpdesk.lib.openapi.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "helpdesk.tickets.states.Status",
         "AlertStatusEnum": "helpdesk.monitoring.alerting.models.Alert.Status",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -15,10 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 class RequestBodyLimitMiddleware:
-    """Refuse a request whose declared body exceeds MAX_REQUEST_BODY_BYTES with 413.
+    """Refuse a request whose body exceeds MAX_REQUEST_BODY_BYTES with 413.
 
-    Bodies sent without Content-Length (chunked) are bounded later by Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE, which the API exception handler also maps to 413.
+    The body's length is its Content-Length; for a chunked body, the bytes ChunkedBodyReader
+    actually read (at most the limit plus one).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -69,3 +71,31 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = str(retry)
         return response
+
+
+WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class ChunkedBodyReader:
+    """Let Django see a chunked request body, reading no more than the limit plus one byte.
+
+    Django reads a body up to its Content-Length, and a chunked request has none: its body
+    would be silently empty ("subject: required" for a 5 MB upload). This WSGI wrapper reads
+    up to MAX_REQUEST_BODY_BYTES + 1 bytes of it into memory and declares what it read as the
+    Content-Length, so RequestBodyLimitMiddleware answers 413 for a body over the limit (going
+    through the access log and metrics like any answer) and views read the body otherwise.
+    """
+
+    def __init__(self, application: WSGIApplication, limit: int) -> None:
+        self.application = application
+        self.limit = limit
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read(self.limit + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.application(environ, start_response)

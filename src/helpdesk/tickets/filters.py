@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 
+from helpdesk.lib.api import MAX_ID, parse_datetime_param
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.states import Channel, Priority, Status
 
 logger = logging.getLogger(__name__)
+
+
+class _UTCDateTimeField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_datetime_param(str(value))
+        except ValueError as error:
+            raise forms.ValidationError(str(error), code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time; one that overflows once converted to UTC is a field error."""
+
+    field_class = _UTCDateTimeField
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An integer id in 1..MAX_ID: ``1e30``, ``1.5`` or 20 digits are field errors."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -18,12 +48,12 @@ class TicketFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    assignee = IdFilter(field_name="assignee_id")
     unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
-    requester = django_filters.NumberFilter(field_name="requester_id")
-    organization = django_filters.NumberFilter(field_name="organization_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    requester = IdFilter(field_name="requester_id")
+    organization = IdFilter(field_name="organization_id")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from helpdesk.accounts.models import Organization
-from helpdesk.lib.api import StrictFieldsMixin
+from helpdesk.lib.api import IdRelatedField, StrictFieldsMixin
 from helpdesk.tickets.models import Comment, Ticket
 from helpdesk.tickets.states import Status, allowed_transitions
 
@@ -24,16 +24,14 @@ class UserRefSerializer(serializers.Serializer):
 class TicketSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A ticket as the API shows it; ids in, ids and usernames out."""
 
-    organization = serializers.PrimaryKeyRelatedField(
-        queryset=Organization.objects.all(), required=False
-    )
-    requester = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
-    assignee = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.all(), required=False, allow_null=True
-    )
+    organization = IdRelatedField(queryset=Organization.objects.all(), required=False)
+    requester = IdRelatedField(queryset=User.objects.all(), required=False)
+    assignee = IdRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
     requester_name = serializers.CharField(source="requester.username", read_only=True)
+    # No default: DRF skips a field's default in partial updates, which would drop the key
+    # from a PATCH answer; allow_null alone renders an unassigned ticket's name as null.
     assignee_name = serializers.CharField(
-        source="assignee.username", read_only=True, allow_null=True, default=None
+        source="assignee.username", read_only=True, allow_null=True
     )
     allowed_transitions = serializers.SerializerMethodField()
     sla_breached = serializers.SerializerMethodField()

@@ -166,9 +166,10 @@ def transition(ticket: Ticket, user: AnyUser, access: Access, new_status: str) -
     customer = not access.is_staff_of(ticket.organization_id)
     allowed = allowed_transitions(ticket.status, customer=customer)
     if new_status not in allowed:
+        article = "an" if ticket.status[0] in "aeiou" else "a"
         raise TicketError(
             "status",
-            f"Cannot move a {ticket.status} ticket to {new_status}.",
+            f"Cannot move {article} {ticket.status} ticket to {new_status}.",
             {"allowed_transitions": list(allowed)},
         )
     old = ticket.status

@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
@@ -27,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.lib import http
-from helpdesk.lib.api import PayloadTooLarge
+from helpdesk.lib.api import PayloadTooLarge, datetime_param
 from helpdesk.monitoring.access import (
     MONITORING_AUTHENTICATION,
     IsMonitoringReader,
@@ -97,16 +96,6 @@ def _actor(request: Request) -> tuple[Any, str]:
     return request.user, request.user.get_username()
 
 
-def _time_param(request: Request, name: str) -> Any:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    value = parse_datetime(raw)
-    if value is None:
-        raise exceptions.ValidationError({name: ["Must be an ISO 8601 date-time."]})
-    return value
-
-
 class AlertListView(_Monitoring, generics.ListAPIView):
     """List alerts; filters: status, severity, source, since/until (ISO times on starts_at)."""
 
@@ -126,7 +115,8 @@ class AlertListView(_Monitoring, generics.ListAPIView):
                 if value not in choices:
                     raise exceptions.ValidationError({name: [f"Must be one of {choices}."]})
                 query = query.filter(**{name: value})
-        since, until = _time_param(self.request, "since"), _time_param(self.request, "until")
+        since = datetime_param(self.request, "since")
+        until = datetime_param(self.request, "until")
         if since is not None:
             query = query.filter(starts_at__gte=since)
         if until is not None:

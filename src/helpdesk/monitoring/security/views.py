@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -29,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.lib.api import StrictFieldsMixin
+from helpdesk.lib.api import StrictFieldsMixin, datetime_param
 from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader, IsStaffUser
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.lockout import engine
@@ -60,16 +57,6 @@ class SecurityEventSerializer(serializers.ModelSerializer):
             "request_id",
             "details",
         ]
-
-
-def _time(request: Request, name: str) -> datetime | None:
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise exceptions.ValidationError({name: ["Use an ISO 8601 date and time."]})
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
 
 class _Monitoring(APIView):
@@ -112,10 +99,11 @@ class SecurityEventListView(_Monitoring, generics.ListAPIView):
         user = params.get("user")
         if user:
             match = Q(username_hash=hash_username(user))
-            if user.isdigit():
+            if user.isascii() and user.isdigit():  # not "²", which int() refuses
                 match |= Q(user_id=int(user))
             query = query.filter(match)
-        since, until = _time(self.request, "since"), _time(self.request, "until")
+        since = datetime_param(self.request, "since")
+        until = datetime_param(self.request, "until")
         if since is not None:
             query = query.filter(created_at__gte=since)
         if until is not None:

@@ -338,3 +338,20 @@ def test_an_ignored_issue_comes_back_after_its_count(project: Project) -> None:
     outcome = ingest.ingest({"message": "noisy"}, project)
     assert not outcome.regressed
     assert ErrorIssue.objects.get().status == Status.UNRESOLVED
+
+
+def test_purge_errors_applies_the_retention(project: Project) -> None:
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(days=40)
+    ingest.store(
+        ingest.prepare({"message": "old news"}, project)[0], project, source="sdk", now=old
+    )
+    ingest.ingest({"message": "fresh"}, project)
+    kept = ErrorIssue.objects.get(title="fresh")
+    call_command("purge_errors", "--days", "30")
+    assert list(ErrorIssue.objects.all()) == [kept]
+    assert ErrorEvent.objects.count() == IssueHour.objects.count() == 1

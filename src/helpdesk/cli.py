@@ -36,6 +36,7 @@ def start() -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("seed_demo")
     call_command("bootstrap_admin")
+    from helpdesk.monitoring.errors.server import platform_project
     from helpdesk.monitoring.metrics import multiprocess
 
     # Web workers and the background worker share the metrics folder: empty it once, here.
@@ -54,6 +55,8 @@ def start() -> int:
         f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
         f"  Health       {base}/health/live  {base}/health/ready  {base}/health/ (details: staff)\n"
         f"  Metrics      {base}/metrics  (Authorization: Bearer {settings.METRICS_TOKEN})\n"
+        f"  Errors DSN   {platform_project().dsn(base)}\n"
+        f"  Error issues {base}/api/v1/monitoring/errors/issues/ (staff)\n"
         f"  Database     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}\n"
         f"  Cache        {'redis' if settings.REDIS_URL else 'local memory (per process)'}\n"
         "  Get a token  curl -s -X POST "

@@ -135,7 +135,8 @@ def record_event(record: logging.LogRecord) -> dict[str, Any]:
     return event
 
 
-def _platform_project() -> Any:
+def platform_project() -> Any:
+    """Return the platform's own project, creating it on first use."""
     from helpdesk.monitoring.errors.models import Project
 
     project, _ = Project.objects.get_or_create(
@@ -148,7 +149,7 @@ def _store(event: dict[str, Any]) -> None:
     from helpdesk.monitoring.errors import ingest
 
     try:
-        ingest.ingest(event, _platform_project(), source="server")
+        ingest.ingest(event, platform_project(), source="server")
     except (DatabaseError, ValueError) as error:
         logger.warning("server error event not stored: %s", type(error).__name__)
 

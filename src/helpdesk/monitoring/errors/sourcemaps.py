@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,6 +71,17 @@ class Position:
     name: str | None
 
 
+# Lines that open a named function in JavaScript/TypeScript source: `function name(`,
+# `name = function` / `name = (…) =>` / `name: async (…) =>`, and methods `name(…) {`.
+_FUNCTION_OPENERS = re.compile(
+    r"function\s*\*?\s*(?P<declared>[A-Za-z_$][\w$]*)\s*[(<]"
+    r"|(?P<assigned>[A-Za-z_$][\w$]*)\s*[:=]\s*(?:async\s+)?(?:function\b|\([^)]*\)[^=]*=>|[A-Za-z_$][\w$]*\s*=>)"
+    r"|^\s*(?:(?:public|private|protected|static|async|get|set)\s+)*(?P<method>[A-Za-z_$][\w$]*)\s*\([^)]*\)\s*(?::[^{]*)?\{"
+)
+_NOT_METHODS = {"if", "for", "while", "switch", "catch", "with", "return", "function"}
+_SCAN_LINES = 200
+
+
 class SourceMap:
     """A decoded source map: per generated line, sorted segments."""
 
@@ -79,6 +91,8 @@ class SourceMap:
         root = str(data.get("sourceRoot") or "")
         self.sources = [root + str(s) for s in data.get("sources") or []]
         self.names = [str(n) for n in data.get("names") or []]
+        contents = data.get("sourcesContent") or []
+        self._contents = [c.splitlines() if isinstance(c, str) else None for c in contents]
         # Per generated line: columns and their (source, line, column, name) tuples.
         self._columns: list[list[int]] = []
         self._segments: list[list[tuple[int, int, int, int]]] = []
@@ -119,6 +133,24 @@ class SourceMap:
             return None
         named = self.names[name] if 0 <= name < len(self.names) else None
         return Position(self.sources[source], src_line + 1, src_column + 1, named)
+
+    def enclosing_function(self, source: str, line: int) -> str | None:
+        """Return the name of the function around ``line`` of ``source``, from the map's
+        ``sourcesContent`` (scanning upwards for a function opener), or None."""
+        try:
+            lines = self._contents[self.sources.index(source)]
+        except (ValueError, IndexError):
+            return None
+        if not lines:
+            return None
+        for number in range(min(line, len(lines)) - 1, max(-1, line - 1 - _SCAN_LINES), -1):
+            match = _FUNCTION_OPENERS.search(lines[number])
+            if match is None:
+                continue
+            name = match["declared"] or match["assigned"] or match["method"]
+            if name and name not in _NOT_METHODS:
+                return name
+        return None
 
 
 @lru_cache(maxsize=32)
@@ -170,9 +202,10 @@ def map_for(abs_path: str) -> SourceMap | None:
 def apply(frames: list[dict[str, Any]]) -> int:
     """Rewrite frames (oldest first) of our bundles to their sources; returns how many.
 
-    A frame's function name comes from the map's name at its *caller's* call site (the name
-    the source calls it by); the position of a frame itself names the token that was running
-    there, not the enclosing function. Without one, the frame keeps its own function name.
+    A frame's function name is the function enclosing its source position (found in the
+    map's ``sourcesContent``); else the map's name at its *caller's* call site (the name the
+    source calls it by: a frame's own position names the token that was running there, not
+    its function); else the frame keeps its own name.
     """
     mapped = 0
     call_name: str | None = None  # the name the previous (calling) frame's position carries
@@ -198,6 +231,7 @@ def apply(frames: list[dict[str, Any]]) -> int:
             "function": frame.get("function"),
         }
         source = position.source
+        function = source_map.enclosing_function(source, position.line) or caller_name
         while source.startswith(("../", "./")):
             source = source.split("/", 1)[1]
         frame.update(
@@ -207,7 +241,7 @@ def apply(frames: list[dict[str, Any]]) -> int:
             colno=position.column,
             in_app="node_modules/" not in source and frame.get("in_app") is not False,
         )
-        if caller_name:
-            frame["function"] = caller_name
+        if function:
+            frame["function"] = function
         mapped += 1
     return mapped

@@ -62,8 +62,13 @@ def parse_stack(stack: str) -> list[dict[str, Any]]:
             if gecko is None:
                 continue  # the "TypeError: message" head line of V8 stacks
             function, loc = gecko["function"], gecko["loc"]
-            # Firefox marks frames of async callers: "async*fn@…"; "fn*@…" on generators.
-            function = function.split("*")[-1] if "*" in function else function
+            if "*" in function:
+                # Firefox adds the frames that scheduled the call: "async*fn@…" after an
+                # await (Chrome prints "at async fn" for those: kept), "setTimeout handler*",
+                # "EventListener.handleEvent*", "promise callback*" (Chrome prints none).
+                cause, _, function = function.partition("*")
+                if cause != "async":
+                    continue
         path, lineno, colno = _location(loc)
         frames.append(
             {
@@ -87,7 +92,8 @@ def normalise_function(name: str | None) -> str:
         if name.startswith(prefix):
             name = name[len(prefix) :]
     name = re.sub(r"\s*\[as [^\]]+\]$", "", name)  # V8's "obj.fn [as alias]"
-    name = name.rstrip("/<").rstrip("<").rstrip("/")
+    if name.endswith("<"):
+        return "?"  # Firefox's "outer/<": an anonymous function inside outer
     name = re.split(r"[./]", name)[-1] if name else name
     name = name.strip("<>")
     return "?" if name in _ANONYMOUS else name

@@ -53,6 +53,10 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
     if settings.SECURITY_TLS_HOSTS:
         jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
     jobs.append(Job("security-purge", 24 * 3600.0, purge_expired_events))
+    # Error tracking's daily retention purge.
+    from helpdesk.monitoring.errors.retention import purge_expired
+
+    jobs.append(Job("errors-purge", 24 * 3600.0, purge_expired))
     worker = Worker(jobs)
     worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
     return worker

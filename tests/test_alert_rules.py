@@ -58,21 +58,6 @@ REQUIRED_ALERTS = {
     "TLSCertificateExpiringSoon",
     "TLSCertificateExpiryCritical",
 }
-# The embedded evaluator's rule names (helpdesk.monitoring.alerting.rules): they reach the
-# same channels, so they need runbooks too.
-BUILTIN_RULES = {
-    "ReadinessCheckFailing",
-    "HighErrorRatio",
-    "HighLatency",
-    "NotificationDeliveryFailing",
-    "SystemResourceHigh",
-    "SecurityEventBurst",
-    "NotificationChannelDisabled",
-    # The security rules (helpdesk.monitoring.alerting.security_rules).
-    "BruteForceAttack",
-    "RequestRateSpike",
-    "TLSCertificateExpiring",
-}
 # Metrics from exporters the deployment runs (deploy/docker-compose.monitoring.yml) and
 # Prometheus's own per-target series: documented by those projects, not scraped from the app.
 EXPORTER_PREFIXES = ("node_", "pg_", "redis_", "scrape_")
@@ -203,7 +188,9 @@ def test_it_gives_every_alert_for_severity_service_and_annotations() -> None:
 
 
 def test_it_has_a_runbook_for_every_alert_and_builtin_rule() -> None:
-    names = {rule["alert"] for rule in alerts()} | BUILTIN_RULES
+    from helpdesk.monitoring.alerting.catalogue import all_alerts
+
+    names = {rule["alert"] for rule in alerts()} | {alert.name for alert in all_alerts()}
     for name in sorted(names):
         runbook = RUNBOOKS / f"{name}.md"
         assert runbook.is_file(), f"no runbook {runbook.relative_to(ROOT)}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.dispatch import Signal
 from prometheus_client import CollectorRegistry, Histogram
 
 from helpdesk.monitoring.alerting import sources
@@ -108,7 +108,8 @@ def test_a_second_evaluator_adopts_and_resolves_the_firing_alert(ops: Channel) -
     assert Alert.objects.get().status == "resolved"
 
 
-def test_it_reads_the_5xx_ratio_and_p95_from_the_http_histogram() -> None:
+def http_histogram() -> tuple[Histogram, sources.HttpWindow]:
+    """Return the app's HTTP duration histogram in its own registry, and a window on it."""
     registry = CollectorRegistry()
     histogram = Histogram(
         "http_server_request_duration_seconds",
@@ -117,9 +118,13 @@ def test_it_reads_the_5xx_ratio_and_p95_from_the_http_histogram() -> None:
         registry=registry,
         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
-    window = sources.HttpWindow(registry=lambda: registry, window_seconds=300)
-    ratio = sources.ErrorRatioSource(window, ratio=0.05, min_requests=20)
-    latency = sources.LatencySource(window, seconds=1.0, min_requests=20)
+    return histogram, sources.HttpWindow(registry=lambda: registry, window_seconds=300)
+
+
+def test_it_reads_the_5xx_ratio_and_p95_from_the_http_histogram() -> None:
+    histogram, window = http_histogram()
+    ratio = sources.ErrorRatioSource(window, ratio=0.05, min_rate=0.1)
+    latency = sources.LatencySource(window, seconds=1.0, min_rate=0.1)
     for _ in range(500):  # old history that must not count
         histogram.labels("GET", "/api/", "500").observe(0.01)
     assert not ratio.observe(0)[0].bad
@@ -145,33 +150,35 @@ def test_it_interpolates_quantiles_like_prometheus() -> None:
     assert sources.quantile(0.95, []) is None
 
 
-def test_it_follows_threshold_signals() -> None:
-    crossed, cleared = Signal(), Signal()
-    source = sources.ThresholdSource(crossed, cleared)
-    assert source.observe(0) == []
-    crossed.send(
-        sender=None, resource="disk:/", value=95.0, limit=90.0, since=0, sustained_seconds=300
+def test_it_needs_the_traffic_floor_before_the_error_ratio_counts() -> None:
+    histogram, window = http_histogram()
+    ratio = sources.ErrorRatioSource(window, ratio=0.05, min_rate=0.1)
+    ratio.observe(0)
+    for _ in range(20):  # all failing, but 20 requests in 300 s is 0.07 req/s: quiet
+        histogram.labels("GET", "/api/", "500").observe(0.01)
+    assert not ratio.observe(300)[0].bad
+    for _ in range(20):
+        histogram.labels("GET", "/api/", "500").observe(0.01)
+    assert ratio.observe(310)[0].bad
+
+
+def test_it_judges_system_resources_against_the_catalogue_thresholds() -> None:
+    from helpdesk.monitoring.system.monitor import DiskUsage
+
+    shot = SimpleNamespace(
+        cpu_percent=91.0,
+        cpu_source="cgroup",
+        memory_percent=40.0,
+        memory_source="cgroup",
+        disks=[DiskUsage("/data", 100, 95, 5, 95.0), DiskUsage("/", 100, 50, 50, 50.0)],
     )
-    [observation] = source.observe(0)
-    assert observation.bad and observation.labels == {"resource": "disk:/"}
-    cleared.send(
-        sender=None, resource="disk:/", value=70.0, limit=90.0, since=0, duration_seconds=9
-    )
-    assert not source.observe(0)[0].bad
-
-
-def test_it_counts_security_events_over_a_window(settings: Any) -> None:
-    from django.core.cache import cache
-
-    cache.clear()
-    source = sources.SecurityEventSource(threshold=3, window_minutes=5)
-    for _ in range(3):
-        sources.record_security_event("authn_login_lock", now=600.0)
-    sources.record_security_event("authn_login_fail", now=600.0)  # not an alerting action
-    by_action = {o.instance: o for o in source.observe(620.0)}
-    assert by_action["authn_login_lock"].bad
-    assert not by_action["excess_rate_limit_exceeded"].bad
-    assert not {o.instance: o for o in source.observe(600.0 + 6 * 60)}["authn_login_lock"].bad
+    cpu = sources.SystemSource("cpu", 0.8, snapshot=lambda now: shot)
+    memory = sources.SystemSource("memory", 0.85, snapshot=lambda now: shot)
+    disk = sources.SystemSource("disk", 0.1, snapshot=lambda now: shot)
+    [busy] = cpu.observe(0)
+    assert busy.bad and busy.labels == {"source": "cgroup"}
+    assert not memory.observe(0)[0].bad
+    assert {o.labels["path"]: o.bad for o in disk.observe(0)} == {"/data": True, "/": False}
 
 
 @pytest.mark.django_db
@@ -196,6 +203,7 @@ def test_it_reports_dead_letters(ops: Channel) -> None:
 
 DATABASE_DOWN = """
 import json
+from types import SimpleNamespace
 from django.db import connection
 from helpdesk.monitoring.alerting.management.commands.worker import build_worker
 from helpdesk.monitoring.alerting.models import Alert, Notification
@@ -238,7 +246,13 @@ def test_it_alerts_about_the_database_while_it_is_down(
 ) -> None:
     url, _ = database
     with HttpReceiver() as slack:
-        env = _env(tmp_path, url, ALERT_SLACK_WEBHOOK_URL=slack.url, DB_CONNECT_TIMEOUT="2")
+        env = _env(
+            tmp_path,
+            url,
+            ALERT_SLACK_WEBHOOK_URL=slack.url,
+            DB_CONNECT_TIMEOUT="2",
+            ALERT_THRESHOLDS="DatabaseDown.for=0",  # the catalogue's 1 min, shortened
+        )
         _run(env, "migrate", "--no-input")
         out = _run(env, "shell", "-c", DATABASE_DOWN)
         received = [
@@ -254,5 +268,5 @@ def test_it_alerts_about_the_database_while_it_is_down(
     # The receiver got the firing message while the database was down, then the resolved
     # one, each once, with the keys the alert history now records.
     assert [key for key, _ in received] == [key for *_, key in sorted(result["rows"])]
-    assert received[0][1].startswith("[FIRING:critical] ReadinessCheckFailing")
-    assert received[1][1].startswith("[RESOLVED:critical] ReadinessCheckFailing")
+    assert received[0][1].startswith("[FIRING:critical] DatabaseDown")
+    assert received[1][1].startswith("[RESOLVED:critical] DatabaseDown")

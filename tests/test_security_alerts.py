@@ -33,8 +33,10 @@ def test_it_raises_one_alert_per_attacker_after_six_bad_logins(alice: Any, bob: 
     run.evaluate()
     [alert] = Alert.objects.filter(name="BruteForceAttack")
     assert alert.status == "firing"
-    assert alert.severity == "critical"
+    assert alert.severity == "warning"
     assert alert.labels["client_ip"] == "203.0.113.66"
+    assert alert.labels["signal"] == "client_ip"
+    assert alert.annotations["runbook_url"] == "docs/runbooks/BruteForceAttack.md"
     assert alert.annotations["attempts"] == "6"  # five counted, one refused while locked
     assert alert.annotations["accounts_targeted"] == "3"
     # More attempts from the same address: still one alert. Another address: its own alert.

@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,15 +206,21 @@ def test_it_exposes_metrics_and_alerts_from_the_worker_job(ca: CA, serve: object
     assert f'helpdesk_tls_certificate_expiry_seconds{{host="{expired}"}} -' in text
     assert 'helpdesk_security_lockouts{scope="ip"} 0.0' in text
 
-    Evaluator(rules.default_rules(), DatabaseSink()).evaluate()
+    # The catalogue's `for` (1 h for the warning, 10 min for the critical) on a test clock.
+    clock = [time.time()]
+    evaluator = Evaluator(rules.default_rules(), DatabaseSink(), clock=lambda: clock[0])
+    evaluator.evaluate()
+    clock[0] += 3600
+    evaluator.evaluate()
     firing = {
-        (a.labels["host"], a.severity)
-        for a in Alert.objects.filter(name="TLSCertificateExpiring", status="firing")
+        (a.name, a.labels["host"], a.severity)
+        for a in Alert.objects.filter(status="firing", name__startswith="TLS")
     }
-    assert (expiring, "warning") in firing
-    assert (soon, "critical") in firing
-    assert (expired, "critical") in firing
-    assert not {host for host, _ in firing} & {valid}
+    assert ("TLSCertificateExpiringSoon", expiring, "warning") in firing
+    assert ("TLSCertificateExpiryCritical", soon, "critical") in firing
+    assert ("TLSCertificateExpiryCritical", expired, "critical") in firing
+    assert ("TLSCertificateExpiringSoon", soon, "warning") not in firing  # one alert per host
+    assert not {host for _, host, _ in firing} & {valid}
 
 
 def test_it_checks_hosts_from_the_command(ca: CA, serve: object, capsys: object) -> None:

@@ -378,11 +378,10 @@ ALERT_ACK_SILENCE_SECONDS = env_float("ALERT_ACK_SILENCE_SECONDS", 4 * 3600.0)
 # The embedded evaluator (run by `helpdesk worker`).
 ALERT_EVALUATION_INTERVAL_SECONDS = env_float("ALERT_EVALUATION_INTERVAL_SECONDS", 15.0)
 ALERT_RESOLVE_AFTER_GOOD = env_int("ALERT_RESOLVE_AFTER_GOOD", 2, minimum=1)
-ALERT_DEPENDENCY_FOR_SECONDS = env_float("ALERT_DEPENDENCY_FOR_SECONDS", 0.0)
-ALERT_HTTP_5XX_RATIO = env_float("ALERT_HTTP_5XX_RATIO", 0.05)
-ALERT_HTTP_P95_SECONDS = env_float("ALERT_HTTP_P95_SECONDS", 1.0)
-ALERT_HTTP_MIN_REQUESTS = env_int("ALERT_HTTP_MIN_REQUESTS", 20, minimum=1)
-ALERT_HTTP_FOR_SECONDS = env_float("ALERT_HTTP_FOR_SECONDS", 60.0)
+# Overrides of the alert catalogue's thresholds, for both the embedded evaluator and the
+# generated Prometheus rules: "HighErrorRate.ratio=0.02,TLSCertificateExpiringSoon.days=30"
+# (docs/alerting.md lists every threshold).
+ALERT_THRESHOLDS = env_str("ALERT_THRESHOLDS")
 WORKER_DELIVERY_INTERVAL_SECONDS = env_float("WORKER_DELIVERY_INTERVAL_SECONDS", 1.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 60.0)
 

@@ -16,10 +16,3 @@ class AlertingConfig(AppConfig):
     label = "alerting"
     verbose_name = "Alerting"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from helpdesk.monitoring.alerting.sources import record_security_event
-        from helpdesk.monitoring.security import events
-
-        # Every process that publishes security events counts them for SecurityEventBurst.
-        events.subscribe(record_security_event)

@@ -58,9 +58,22 @@ class Rule:
     summary: str
     for_seconds: float = 0.0
     resolve_after: int | None = None
+    static_labels: dict[str, str] = field(default_factory=dict)
+    runbook_url: str = ""
 
     def labels(self, observation: Observation) -> dict[str, str]:
-        return {"alertname": self.name, "severity": self.severity, **observation.labels}
+        return {
+            "alertname": self.name,
+            "severity": self.severity,
+            **self.static_labels,
+            **observation.labels,
+        }
+
+    def annotations(self, observation: Observation) -> dict[str, str]:
+        base = {"summary": self.summary}
+        if self.runbook_url:
+            base["runbook_url"] = self.runbook_url
+        return {**base, **observation.annotations}
 
 
 @dataclass
@@ -206,10 +219,14 @@ class Evaluator:
         firing = self.sink.firing()
         if firing is None:
             return
-        # A name may have one rule per severity (TLSCertificateExpiring warning/critical).
-        by_name = {(rule.name, rule.severity): rule for rule in self.rules}
+        # A name may have one rule per severity (TargetDown for the app and for exporters).
+        # and one rule per signal (BruteForceAttack's login_fail, lockout and client_ip).
+        by_key = {
+            (rule.name, rule.severity, rule.static_labels.get("signal", "")): rule
+            for rule in self.rules
+        }
         for alert in Alert.objects.filter(fingerprint__in=firing - set(self._states)):
-            rule = by_name.get((alert.name, alert.severity))
+            rule = by_key.get((alert.name, alert.severity, alert.labels.get("signal", "")))
             if rule is not None:
                 self._states[alert.fingerprint] = _State(
                     rule, dict(alert.labels), firing_since=alert.starts_at.timestamp()
@@ -239,7 +256,7 @@ class Evaluator:
                 fingerprint = services.fingerprint_of(labels)
                 seen.add(fingerprint)
                 state = self._states.setdefault(fingerprint, _State(rule, labels))
-                state.annotations = {"summary": rule.summary, **observation.annotations}
+                state.annotations = rule.annotations(observation)
                 outcome = self._step(state, observation.bad, now)
                 counts[outcome] = counts.get(outcome, 0) + 1
         for fingerprint, state in self._states.items():

@@ -1,8 +1,8 @@
-"""The built-in rules and the sinks the worker evaluates them into.
+"""The built-in rules and the sink the worker evaluates them into.
 
-``default_rules()`` wires each rule to its source. The sources read what the other monitoring
-packages publish (health checks, system threshold signals, security events); those packages
-never import this one.
+The rules are built from the alert catalogue (``catalogue.py``): one per signal with an
+embedded source, with the catalogue's names, thresholds (and ALERT_THRESHOLDS overrides),
+``for``, labels and runbooks.
 """
 
 from __future__ import annotations
@@ -11,68 +11,14 @@ import logging
 
 from django.conf import settings
 
-from helpdesk.monitoring import system
-from helpdesk.monitoring.alerting import evaluator, security_rules, sources
-from helpdesk.monitoring.system import signals as system_signals
+from helpdesk.monitoring.alerting import catalogue, evaluator
 
 logger = logging.getLogger(__name__)
 
 
 def default_rules() -> list[evaluator.Rule]:
     """Return the built-in rules with their sources."""
-    window = sources.HttpWindow()
-    return [
-        evaluator.Rule(
-            name="ReadinessCheckFailing",
-            severity="critical",
-            source=sources.ReadinessSource(),
-            summary="A dependency of the app is unavailable",
-            for_seconds=settings.ALERT_DEPENDENCY_FOR_SECONDS,
-        ),
-        evaluator.Rule(
-            name="HighErrorRatio",
-            severity="critical",
-            source=sources.ErrorRatioSource(
-                window, settings.ALERT_HTTP_5XX_RATIO, settings.ALERT_HTTP_MIN_REQUESTS
-            ),
-            summary="Many requests fail with a server error",
-            for_seconds=settings.ALERT_HTTP_FOR_SECONDS,
-        ),
-        evaluator.Rule(
-            name="HighLatency",
-            severity="warning",
-            source=sources.LatencySource(
-                window, settings.ALERT_HTTP_P95_SECONDS, settings.ALERT_HTTP_MIN_REQUESTS
-            ),
-            summary="Requests are slow (p95)",
-            for_seconds=settings.ALERT_HTTP_FOR_SECONDS,
-        ),
-        evaluator.Rule(
-            name="NotificationDeliveryFailing",
-            severity="error",
-            source=sources.DeliveryFailingSource(),
-            summary="Alert notifications cannot be delivered",
-        ),
-        evaluator.Rule(
-            name="SystemResourceHigh",
-            severity="warning",
-            source=sources.ThresholdSource(
-                system_signals.threshold_crossed,
-                system_signals.threshold_cleared,
-                observe_system=system.observe,
-            ),
-            summary="A system resource stays over its threshold",
-        ),
-        # Counted from the security events this package subscribes to (see apps.py).
-        evaluator.Rule(
-            name="SecurityEventBurst",
-            severity="warning",
-            source=sources.SecurityEventSource(),
-            summary="Security events: brute force or request floods",
-        ),
-        # Per attacker and per host: BruteForceAttack, RequestRateSpike, TLSCertificateExpiring.
-        *security_rules.rules(),
-    ]
+    return catalogue.embedded_rules()
 
 
 def default_sink() -> evaluator.Sink:

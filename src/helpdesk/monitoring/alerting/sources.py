@@ -1,45 +1,71 @@
 """Sources of the built-in rules: each reads one part of the app's state.
 
-The interface is ``observe(now) -> list[Observation]`` (see ``evaluator.Source``).
+The interface is ``observe(now) -> list[Observation]`` (see ``evaluator.Source``). The
+catalogue (``catalogue.py``) names a factory ``(thresholds) -> Source`` per embedded signal;
+the factories are at the end of each section.
 
-- ``ReadinessSource``: readiness checks by name → pass/warn/fail, from the health package's
-  runner (the same checks, deadlines and single-flight run as ``/health/ready``).
-- ``ThresholdSource``: resources over their sustained threshold, from the system monitor's
-  ``threshold_crossed`` / ``threshold_cleared`` signals.
+- ``ReadinessSource``: the health package's readiness checks by name -> pass/warn/fail, run
+  once per evaluation.
+- ``SystemSource``: CPU, memory and disk from the system monitor's cgroup-aware snapshot.
 - ``HttpWindow`` with ``ErrorRatioSource`` / ``LatencySource``: the 5xx ratio and p95 latency
   over a sliding window, from the ``http_server_request_duration_seconds`` histogram
   (differences between readings, so a restart or an old burst does not count).
-- ``SecurityEventSource``: counts of security events per action over a window, kept in the
-  cache so web processes and the worker share them (with REDIS_URL).
-- ``DeliveryFailingSource``: notifications that reached the dead letter recently.
+- ``DeliveryFailingSource`` / ``OutboxBacklogSource``: the notification outbox.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
+from helpdesk.monitoring import system
 from helpdesk.monitoring.alerting.evaluator import Observation
 from helpdesk.monitoring.health.runner import readiness_statuses
+
+T = TypeVar("T")
+Thresholds = Mapping[str, float]
 
 logger = logging.getLogger(__name__)
 
 
-class ReadinessSource:
-    """Readiness checks failing: one observation per check (``warn`` counts as good)."""
+def _per_evaluation(read: Callable[[], T]) -> Callable[[float], T]:
+    """Return ``read`` memoised per evaluation time, so sources of one turn share a reading."""
+    last: list[Any] = [None, None]
 
-    def __init__(self, checks: Callable[[], dict[str, str]] = readiness_statuses) -> None:
-        self.checks = checks
+    def at(now: float) -> T:
+        if last[0] != now:
+            last[1] = read()
+            last[0] = now
+        return cast(T, last[1])
+
+    return at
+
+
+# The health runner's checks (the same run as /health/ready), once per evaluation.
+_readiness = _per_evaluation(readiness_statuses)
+
+
+class ReadinessSource:
+    """Readiness checks failing: one observation per check (``warn`` counts as good).
+
+    ``checks`` returns check name -> status (by default the health package's checks, run
+    once per evaluation); ``only`` / ``exclude`` select checks by name.
+    """
+
+    def __init__(
+        self,
+        checks: Callable[[float], dict[str, str]] = _readiness,
+        only: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+    ) -> None:
+        self.checks, self.only, self.exclude = checks, set(only), set(exclude)
 
     def observe(self, now: float) -> list[Observation]:
         return [
@@ -49,54 +75,79 @@ class ReadinessSource:
                 labels={"check": name},
                 annotations={"description": f"The {name} readiness check is {status}."},
             )
-            for name, status in sorted(self.checks().items())
+            for name, status in sorted(self.checks(now).items())
+            if (not self.only or name in self.only) and name not in self.exclude
         ]
 
 
-class ThresholdSource:
-    """Resources over their threshold for the sustained period (system monitor signals).
+def database_down(values: Thresholds) -> ReadinessSource:
+    """DatabaseDown: the app's database readiness check fails."""
+    return ReadinessSource(only={"database"})
 
-    ``observe_system`` (the system package's ``observe``) is called first so the worker's own
-    monitor samples; the signals then update the crossed set in this process.
+
+def health_check_failing(values: Thresholds) -> ReadinessSource:
+    """HealthCheckFailing: any other readiness check fails (the database is DatabaseDown's)."""
+    return ReadinessSource(exclude={"database"})
+
+
+_snapshot = _per_evaluation(system.observe)
+
+
+class SystemSource:
+    """A resource of the system monitor's snapshot over (or, for free space, under) a ratio.
+
+    The snapshot is cgroup-aware (a container's limits, not the host's); it is taken once per
+    evaluation and shared by the CPU, memory and disk rules.
     """
 
-    def __init__(
-        self,
-        crossed: Any,
-        cleared: Any,
-        observe_system: Callable[[], object] | None = None,
-    ) -> None:
-        self.observe_system = observe_system
-        self._lock = threading.Lock()
-        self._over: dict[str, tuple[float, float, bool]] = {}
-        crossed.connect(self._on_crossed, weak=False)
-        cleared.connect(self._on_cleared, weak=False)
-
-    def _on_crossed(self, sender: Any, resource: str, value: float, limit: float, **_: Any) -> None:
-        with self._lock:
-            self._over[resource] = (value, limit, True)
-
-    def _on_cleared(self, sender: Any, resource: str, value: float, limit: float, **_: Any) -> None:
-        with self._lock:
-            self._over[resource] = (value, limit, False)
+    def __init__(self, resource: str, limit: float, snapshot: Callable[[float], Any] = _snapshot):
+        self.resource, self.limit, self.snapshot = resource, limit, snapshot
 
     def observe(self, now: float) -> list[Observation]:
-        if self.observe_system is not None:
-            self.observe_system()
-        with self._lock:
-            items = sorted(self._over.items())
+        shot = self.snapshot(now)
+        if self.resource == "disk":
+            return [
+                Observation(
+                    instance=disk.path,
+                    bad=(free := 1 - disk.percent / 100) < self.limit,
+                    labels={"path": disk.path},
+                    annotations={
+                        "description": f"{disk.path} has {free:.1%} free "
+                        f"(threshold {self.limit:.0%})."
+                    },
+                    value=free,
+                )
+                for disk in shot.disks
+            ]
+        ratio = (shot.cpu_percent if self.resource == "cpu" else shot.memory_percent) / 100
+        source = shot.cpu_source if self.resource == "cpu" else shot.memory_source
         return [
             Observation(
-                instance=resource,
-                bad=over,
-                labels={"resource": resource},
+                instance=self.resource,
+                bad=ratio > self.limit,
+                labels={"source": source},
                 annotations={
-                    "description": f"{resource} is at {value:.1f}% (threshold {limit:.0f}%)."
+                    "description": f"{self.resource} is at {ratio:.1%} ({source}; threshold "
+                    f"{self.limit:.0%})."
                 },
-                value=value,
+                value=ratio,
             )
-            for resource, (value, limit, over) in items
         ]
+
+
+def cpu_usage(values: Thresholds) -> SystemSource:
+    """HighCPUUsage: CPU over the ratio (of the cgroup's limit in a container)."""
+    return SystemSource("cpu", values["ratio"])
+
+
+def memory_usage(values: Thresholds) -> SystemSource:
+    """HighMemoryUsage: memory over the ratio."""
+    return SystemSource("memory", values["ratio"])
+
+
+def disk_space_low(values: Thresholds) -> SystemSource:
+    """DiskSpaceLow: a watched path with less free space than the ratio."""
+    return SystemSource("disk", values["free_ratio"])
 
 
 def default_registry() -> Any:
@@ -165,15 +216,16 @@ class HttpWindow:
         while len(self._readings) > 2 and now - self._readings[1][0] >= self.window:
             self._readings.popleft()
 
-    def figures(self) -> tuple[float, float, float | None]:
-        """Return (requests, 5xx requests, p95 seconds or None) over the window."""
+    def figures(self) -> tuple[float, float, float | None, float]:
+        """Return (requests, 5xx requests, p95 seconds or None, seconds covered) over the
+        window."""
         if len(self._readings) < 2:
-            return 0.0, 0.0, None
-        _, total0, errors0, buckets0 = self._readings[0]
-        _, total1, errors1, buckets1 = self._readings[-1]
+            return 0.0, 0.0, None, 0.0
+        start, total0, errors0, buckets0 = self._readings[0]
+        end, total1, errors1, buckets1 = self._readings[-1]
         requests = total1 - total0
         delta = sorted((b, buckets1[b] - buckets0.get(b, 0.0)) for b in buckets1)
-        return requests, errors1 - errors0, quantile(0.95, delta)
+        return requests, errors1 - errors0, quantile(0.95, delta), end - start
 
 
 def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
@@ -197,23 +249,27 @@ def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     return lower_bound
 
 
-class ErrorRatioSource:
-    """The share of 5xx answers over the window, once enough requests were made."""
+def _rate(requests: float, span: float) -> float:
+    return requests / span if span > 0 else 0.0
 
-    def __init__(self, window: HttpWindow, ratio: float, min_requests: int) -> None:
-        self.window, self.ratio, self.min_requests = window, ratio, min_requests
+
+class ErrorRatioSource:
+    """The share of 5xx answers over the window, with at least ``min_rate`` requests/s."""
+
+    def __init__(self, window: HttpWindow, ratio: float, min_rate: float) -> None:
+        self.window, self.ratio, self.min_rate = window, ratio, min_rate
 
     def observe(self, now: float) -> list[Observation]:
         self.window.update(now)
-        requests, errors, _ = self.window.figures()
+        requests, errors, _, span = self.window.figures()
         share = errors / requests if requests else 0.0
         return [
             Observation(
                 instance="http",
-                bad=requests >= self.min_requests and share > self.ratio,
+                bad=_rate(requests, span) > self.min_rate and share > self.ratio,
                 annotations={
                     "description": f"{share:.1%} of {requests:.0f} requests answered 5xx "
-                    f"(threshold {self.ratio:.1%})."
+                    f"(threshold {self.ratio:.0%}, with at least {self.min_rate} req/s)."
                 },
                 value=share,
             )
@@ -221,20 +277,20 @@ class ErrorRatioSource:
 
 
 class LatencySource:
-    """The p95 request duration over the window."""
+    """The p95 request duration over the window, with at least ``min_rate`` requests/s."""
 
-    def __init__(self, window: HttpWindow, seconds: float, min_requests: int) -> None:
-        self.window, self.seconds, self.min_requests = window, seconds, min_requests
+    def __init__(self, window: HttpWindow, seconds: float, min_rate: float) -> None:
+        self.window, self.seconds, self.min_rate = window, seconds, min_rate
 
     def observe(self, now: float) -> list[Observation]:
         self.window.update(now)
-        requests, _, p95 = self.window.figures()
+        requests, _, p95, span = self.window.figures()
         if p95 is None:
             return [Observation(instance="http", bad=False)]
         return [
             Observation(
                 instance="http",
-                bad=requests >= self.min_requests and p95 > self.seconds,
+                bad=_rate(requests, span) > self.min_rate and p95 > self.seconds,
                 annotations={
                     "description": f"p95 latency is {p95:.3f} s (threshold {self.seconds} s)."
                 },
@@ -243,52 +299,14 @@ class LatencySource:
         ]
 
 
-# Security events worth an alert, by OWASP logging vocabulary action.
-SECURITY_ACTIONS = ("authn_login_lock", "excess_rate_limit_exceeded", "malicious_excess_404")
-_BUCKET = 60
+def high_error_rate(values: Thresholds) -> ErrorRatioSource:
+    """HighErrorRate: the 5xx share over 5 minutes."""
+    return ErrorRatioSource(HttpWindow(), values["ratio"], values["min_rate"])
 
 
-def record_security_event(action: str, now: float | None = None, **_: Any) -> None:
-    """Count one security event in the shared cache (a minute bucket per action)."""
-    if action not in SECURITY_ACTIONS:
-        return
-    bucket = int((now or time.time()) // _BUCKET)
-    key = f"alerting:security:{action}:{bucket}"
-    try:
-        cache.add(key, 0, timeout=_BUCKET * 30)
-        cache.incr(key)
-    except Exception:
-        logger.debug("security event count not stored", exc_info=True)
-
-
-class SecurityEventSource:
-    """Security events per action over the last ``window_minutes``; bad at ``threshold``."""
-
-    def __init__(self, threshold: int = 1, window_minutes: int = 5) -> None:
-        self.threshold, self.window_minutes = threshold, window_minutes
-
-    def observe(self, now: float) -> list[Observation]:
-        current = int(now // _BUCKET)
-        observations = []
-        for action in SECURITY_ACTIONS:
-            keys = [
-                f"alerting:security:{action}:{b}"
-                for b in range(current - self.window_minutes + 1, current + 1)
-            ]
-            count = sum(int(v) for v in cache.get_many(keys).values())
-            observations.append(
-                Observation(
-                    instance=action,
-                    bad=count >= self.threshold,
-                    labels={"event_action": action},
-                    annotations={
-                        "description": f"{count} {action} events in the last "
-                        f"{self.window_minutes} minutes."
-                    },
-                    value=count,
-                )
-            )
-        return observations
+def high_response_time(values: Thresholds) -> LatencySource:
+    """HighResponseTime: the p95 over 5 minutes."""
+    return LatencySource(HttpWindow(), values["seconds"], values["min_rate"])
 
 
 class DeliveryFailingSource:
@@ -310,3 +328,39 @@ class DeliveryFailingSource:
                 value=dead,
             )
         ]
+
+
+class OutboxBacklogSource:
+    """The oldest due notification waiting longer than ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def observe(self, now: float) -> list[Observation]:
+        from helpdesk.monitoring.alerting.models import Notification
+
+        oldest = (
+            Notification.objects.filter(status="pending", next_attempt_at__lte=timezone.now())
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        return [
+            Observation(
+                instance="outbox",
+                bad=age > self.seconds,
+                annotations={"description": f"The oldest due notification has waited {age:.0f} s."},
+                value=age,
+            )
+        ]
+
+
+def dead_letters(values: Thresholds) -> DeliveryFailingSource:
+    """NotificationDeliveryFailing (dead letters): any in the last 15 minutes."""
+    return DeliveryFailingSource()
+
+
+def outbox_backlog(values: Thresholds) -> OutboxBacklogSource:
+    """NotificationDeliveryFailing (backlog)."""
+    return OutboxBacklogSource(values["backlog_seconds"])

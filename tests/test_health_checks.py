@@ -461,19 +461,9 @@ def test_it_fails_while_a_migration_is_not_applied() -> None:
 
 
 def _settings_error(tmp_path: Any, **env: str) -> str:
-    import os
-    import subprocess
-    import sys
+    from tests.test_settings import run_check
 
-    clean = {**os.environ, "HELPDESK_DATA_DIR": str(tmp_path), **env}
-    result = subprocess.run(
-        [sys.executable, "-c", "import helpdesk.settings"],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_check(tmp_path, **env)
     assert result.returncode != 0
     return result.stderr
 

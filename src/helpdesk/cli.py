@@ -26,9 +26,26 @@ def _setup() -> None:
     django.setup()
 
 
+def _checked() -> bool:
+    """Run the system checks (``--deploy`` ones too in production); print and return False on
+    an error, so a misconfigured instance stops before it serves anything."""
+    _setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+        call_command("check", deploy=settings.PRODUCTION, fail_level="ERROR")
+    except SystemCheckError as error:
+        print(error, file=sys.stderr)
+        return False
+    return True
+
+
 def start() -> int:
     """Prepare the embedded default and run web server and worker together."""
-    _setup()
+    if not _checked():
+        return 1
     from django.conf import settings
     from django.core.management import call_command
 
@@ -74,7 +91,8 @@ def start() -> int:
 
 def serve() -> int:
     """Run gunicorn with the project's configuration (helpdesk/gunicorn_conf.py)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+    if not _checked():
+        return 1
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     args = [gunicorn, "--config", f"python:{__package__}.gunicorn_conf", "helpdesk.wsgi"]
     os.execv(gunicorn, args)  # noqa: S606

@@ -26,7 +26,7 @@ STATIC_JS := src/helpdesk/static/helpdesk
 BUNDLES := $(addprefix $(STATIC_JS)/,monitor.js monitor.esm.js monitor-react.esm.js)
 FRONTEND_SOURCES := $(shell find frontend/src -type f) frontend/build.mjs frontend/tsconfig.json
 
-frontend/node_modules/.installed: frontend/package-lock.json frontend/package.json $(VENV)/.synced
+frontend/node_modules/.installed: frontend/package-lock.json frontend/package.json | $(VENV)/.synced
 	cd frontend && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -3,8 +3,10 @@
 One browser for the module, one app server (`helpdesk serve`, gunicorn) and one page server on
 another origin: the test page loads /static/helpdesk/monitor.js from the app, throws, rejects a
 promise, shifts its layout and takes a slow click; its beacons must reach the app when it is
-hidden or left, and land in the histograms of /metrics. The page server stands in for the error
-tracker's envelope endpoint here, so the events the SDK sends can be read as they were sent.
+hidden or left, and land in the histograms of /metrics. For the SDK's own event format the page
+server stands in for the envelope endpoint (the events are read as they were sent); the
+end-to-end tests send to the app's error tracker and read the issues from its staff API, from
+our SDK, from the official @sentry/browser and from @sentry/react's ErrorBoundary.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,7 +28,8 @@ from tests.web_server import _BIN, TOKEN, migrate, serve, server_env
 pytestmark = pytest.mark.services
 
 ROUTE = "/test/page"
-PROJECT = 4242
+PROJECT = 4242  # the page server's stand-in project
+API_TOKEN = "monitoring-token-for-the-browser-tests-0123456789"
 KEY = "0123456789abcdef0123456789abcdef"
 # Hide the page as web-vitals' own test suite does: headless pages stay "visible" otherwise.
 HIDE = """() => {
@@ -49,37 +53,79 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageServer]:
         yield server
 
 
+@dataclass(frozen=True)
+class App:
+    """The app server and the error tracking project the test pages send to."""
+
+    base: str
+    project: int
+    key: str
+
+    @property
+    def dsn(self) -> str:
+        return self.base.replace("://", f"://{self.key}@") + f"/{self.project}"
+
+    def issues(self) -> list[dict[str, Any]]:
+        response = requests.get(
+            f"{self.base}/api/v1/monitoring/errors/issues/",
+            params={"project": self.project, "page_size": 100},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+
+def _helpdesk(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [str(_BIN / "helpdesk"), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+
+
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator[str]:
+def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator[App]:
     tmp = tmp_path_factory.mktemp("app")
     env = server_env(
         tmp / "data",
         METRICS_TOKEN=TOKEN,
+        MONITORING_API_TOKEN=API_TOKEN,
         WEB_CONCURRENCY="1",
         BROWSER_ROUTES=ROUTE,
         BROWSER_ACTIONS="save-ticket",
         BROWSER_ALLOWED_ORIGINS=pages.origin,
     )
     migrate(env)
-    subprocess.run(
-        [str(_BIN / "helpdesk"), "collectstatic", "--noinput", "-v0"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
+    _helpdesk(env, "collectstatic", "--noinput", "-v0")
+    # The project the test pages report to, accepting the page server's origin (CORS).
+    created = _helpdesk(
+        env,
+        "shell",
+        "-c",
+        "from helpdesk.monitoring.errors.models import Project; "
+        f"p = Project.objects.create(name='Web', slug='web', allowed_origins=['{pages.origin}']); "
+        "print(p.pk, p.public_key)",
     )
+    project, key = created.split()[-2:]
     with serve(env, free_port(24250, 24499), stdout=tmp / "server.log") as server:
-        yield server.base
+        yield App(server.base, int(project), key)
 
 
-def monitored_page(pages: PageServer, app: str, name: str = "monitored.html", api: str = "") -> str:
-    """Write the monitored test page: monitor.js from the app, errors to the page server,
-    measurements to the app (or to ``api``)."""
-    dsn = f"http://{KEY}@127.0.0.1:{pages.port}/{PROJECT}"
+def monitored_page(
+    pages: PageServer, app: App, name: str = "monitored.html", api: str = "", dsn: str = ""
+) -> str:
+    """Write the monitored test page: monitor.js from the app, errors to the page server (or
+    ``dsn``), measurements to the app (or to ``api``)."""
+    dsn = dsn or f"http://{KEY}@127.0.0.1:{pages.port}/{PROJECT}"
     api_attribute = f' data-api="{api}"' if api else ""
     (pages.root / name).write_text(
         "<!doctype html><html><head><title>Ticket 7</title>"
-        f'<script src="{app}/static/helpdesk/monitor.js" data-dsn="{dsn}" '
+        f'<script src="{app.base}/static/helpdesk/monitor.js" data-dsn="{dsn}" '
         f'data-route="{ROUTE}" data-release="web@1.0"{api_attribute}></script>'
         '<script src="monitored.js" defer></script></head>'
         '<body><h1 id="hero">Ticket 7: printer on fire</h1>'
@@ -89,10 +135,10 @@ def monitored_page(pages: PageServer, app: str, name: str = "monitored.html", ap
     return f"{pages.origin}/{name}"
 
 
-def metric(app: str, name: str, **labels: str) -> float:
+def metric(app: App, name: str, **labels: str) -> float:
     """Return a sample of the app's /metrics (0 when absent)."""
     text = requests.get(
-        f"{app}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        f"{app.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
     ).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -112,7 +158,7 @@ def envelopes(pages: PageServer) -> list[dict[str, Any]]:
 
 
 def test_it_reports_vitals_interactions_and_errors_when_the_page_is_hidden(
-    browser: Any, pages: PageServer, app: str
+    browser: Any, pages: PageServer, app: App
 ) -> None:
     vital = {"route": ROUTE, "device": "desktop"}
     before = {
@@ -186,7 +232,7 @@ def test_it_reports_vitals_interactions_and_errors_when_the_page_is_hidden(
 
 
 def test_it_flushes_on_pagehide_and_starts_new_ids_after_a_bfcache_restore(
-    browser: Any, pages: PageServer, app: str
+    browser: Any, pages: PageServer, app: App
 ) -> None:
     page = browser.new_page()
 
@@ -220,7 +266,7 @@ def test_it_flushes_on_pagehide_and_starts_new_ids_after_a_bfcache_restore(
 
 
 def test_it_sends_at_most_ten_errors_per_page_view_and_folds_repeats(
-    browser: Any, pages: PageServer, app: str
+    browser: Any, pages: PageServer, app: App
 ) -> None:
     page = browser.new_page()
     page.goto(monitored_page(pages, app, "errors.html"), wait_until="load")
@@ -232,4 +278,59 @@ def test_it_sends_at_most_ten_errors_per_page_view_and_folds_repeats(
     values = [e["exception"]["values"][0]["value"] for e in sent]
     assert len(sent) == 10, values
     assert values.count("same failure") == 1
+    page.close()
+
+
+def _sentry_page(pages: PageServer, app: App, name: str, body: str = "") -> str:
+    (pages.root / f"{name}.html").write_text(
+        f"<!doctype html><html><head><title>{name}</title>"
+        f'<script src="{name}.js" data-dsn="{app.dsn}"></script></head>'
+        f"<body>{body}</body></html>"
+    )
+    return f"{pages.origin}/{name}.html"
+
+
+def _issue(app: App, title: str) -> dict[str, Any]:
+    """Wait for the issue whose title contains ``title``."""
+
+    def found() -> dict[str, Any] | None:
+        return next((i for i in app.issues() if title in i["title"]), None)
+
+    try:
+        return wait_until(found, timeout=15)
+    except AssertionError:
+        titles = [i["title"] for i in app.issues()]
+        raise AssertionError(f"no issue {title!r} in {titles}") from None
+
+
+def test_it_turns_the_sdks_errors_into_issues(browser: Any, pages: PageServer, app: App) -> None:
+    page = browser.new_page()
+    page.goto(monitored_page(pages, app, "tracked.html", dsn=app.dsn), wait_until="load")
+    thrown = _issue(app, "TypeError: Cannot read properties of undefined")
+    rejected = _issue(app, "Error: Comment not saved")
+    assert thrown["level"] == rejected["level"] == "error"
+    assert "web@1.0" in thrown["releases"]
+    page.close()
+
+
+def test_it_takes_events_from_the_official_sentry_browser_sdk(
+    browser: Any, pages: PageServer, app: App
+) -> None:
+    page = browser.new_page()
+    page.goto(_sentry_page(pages, app, "sentry-browser"), wait_until="load")
+    parsed = _issue(app, "SyntaxError")
+    assert "helpdesk-web@1.2.3" in parsed["releases"]
+    message = _issue(app, "Checkout opened")
+    assert message["level"] == "warning"
+    page.close()
+
+
+def test_it_takes_events_from_the_sentry_react_error_boundary(
+    browser: Any, pages: PageServer, app: App
+) -> None:
+    page = browser.new_page()
+    page.goto(_sentry_page(pages, app, "sentry-react", '<div id="root"></div>'))
+    page.wait_for_selector("#fallback")
+    issue = _issue(app, "RangeError: Ticket panel failed to render")
+    assert issue["environments"] == ["test"]
     page.close()

@@ -23,6 +23,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helpdesk.lib import outages
 from helpdesk.monitoring.alerting.models import Alert, Channel, Notification
 from helpdesk.monitoring.alerting.worker import heartbeat_age
 
@@ -35,8 +36,8 @@ class AlertingCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             families = list(self._families())
-        except DatabaseError:
-            logger.warning("alerting metrics skipped: database unavailable")
+        except DatabaseError as error:
+            outages.report("database", error, source="alerting metrics")
             return
         yield from families
 

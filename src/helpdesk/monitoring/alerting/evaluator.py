@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import DatabaseError
 
-from helpdesk.lib import http
+from helpdesk.lib import http, outages
 from helpdesk.monitoring.alerting import services, spool
 from helpdesk.monitoring.alerting.models import Alert
 
@@ -245,9 +245,12 @@ class Evaluator:
         for rule in self.rules:
             try:
                 observations = rule.source.observe(now)
-            except Exception:
+            except Exception as error:
                 counts["errors"] += 1
-                logger.exception("alert rule %s could not read its source", rule.name)
+                if isinstance(error, DatabaseError):
+                    outages.report("database", error, source=f"alert rule {rule.name}")
+                else:
+                    logger.exception("alert rule %s could not read its source", rule.name)
                 # Keep the rule's instances as they are: no data is not "all good".
                 seen.update(fp for fp, s in self._states.items() if s.rule is rule)
                 continue

@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from helpdesk.lib import outages
 from helpdesk.lib.request_context import job_context
 
 logger = logging.getLogger(__name__)
@@ -76,15 +77,11 @@ class Worker:
                 if isinstance(result, dict):
                     job.stats = result
             except DatabaseError as error:
-                # The database being down is reported by its own alert; one line per turn.
+                # The database being down is reported by its own alert; one line per interval
+                # for the whole process, not one per job and turn.
                 job.failures += 1
                 job.last_error = type(error).__name__
-                logger.warning(
-                    "worker job %s: database unavailable (%s)",
-                    job.name,
-                    type(error).__name__,
-                    extra={"event.action": "worker_job_failed"},
-                )
+                outages.report("database", error, source=f"worker job {job.name}")
             except Exception as error:
                 job.failures += 1
                 job.last_error = type(error).__name__

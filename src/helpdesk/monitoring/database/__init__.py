@@ -16,11 +16,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from helpdesk.monitoring.database.base import Inspector, InspectorOptions
+from helpdesk.monitoring.database.base import UNREACHABLE, Inspector, InspectorOptions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Inspector", "InspectorOptions", "clear_cache", "inspector_for", "report"]
+__all__ = ["Inspector", "InspectorOptions", "clear_cache", "inspector_for", "ping", "report"]
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -46,7 +46,8 @@ def inspector_for(alias: str = "default", options: InspectorOptions | None = Non
 def report(alias: str = "default", *, max_age: float | None = None) -> dict[str, Any]:
     """Return the inspector report of ``alias``, reusing one younger than ``max_age`` seconds.
 
-    ``max_age`` defaults to DB_MONITOR_CACHE_SECONDS; 0 forces a fresh report.
+    ``max_age`` defaults to DB_MONITOR_CACHE_SECONDS; 0 forces a fresh report. A report made
+    while the database could not be reached is not kept: the next call tries again.
     """
     ttl = settings.DB_MONITOR_CACHE_SECONDS if max_age is None else max_age
     with _lock:
@@ -64,8 +65,18 @@ def report(alias: str = "default", *, max_age: float | None = None) -> dict[str,
                 "status": f"unavailable: {missing}",
                 "duration_seconds": 0.0,
             }
-        _cache[alias] = (time.monotonic(), fresh)
+        if not any(
+            isinstance(section, dict) and section.get("status") == UNREACHABLE
+            for section in fresh.values()
+        ):
+            _cache[alias] = (time.monotonic(), fresh)
         return fresh
+
+
+def ping(alias: str = "default") -> None:
+    """Run ``SELECT 1`` on ``alias``; raises DatabaseError when the database cannot answer."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 def clear_cache() -> None:

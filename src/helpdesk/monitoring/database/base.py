@@ -3,7 +3,10 @@
 A report is a JSON-ready dict: ``vendor``, ``database``, ``collected_at``, ``duration_seconds``
 and one dict per section (``connections``, ``tables``…), each with a ``status``: ``ok``,
 ``unavailable: <why>`` (the feature is absent, not broken) or ``error: <what>``. A failing
-section never fails the report; its detail goes to the log, not to the caller.
+section never fails the report; its detail goes to the log, not to the caller. When the
+database itself cannot be reached the remaining sections are not tried (each would wait for
+the same failure): they read ``error: database unavailable`` and the outage is logged once
+per interval (``helpdesk.lib.outages``) instead of once per section with a traceback.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from helpdesk.lib import outages
 
 logger = logging.getLogger(__name__)
 
 Section = dict[str, Any]
+UNREACHABLE = "error: database unavailable"
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,19 @@ class Inspector(ABC):
             "database": self.database_name(),
             "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        reachable = True
         for name, reader in self.sections().items():
+            if not reachable:
+                report[name] = {"status": UNREACHABLE}
+                continue
             report[name] = self._run(name, reader)
+            reachable = report[name]["status"] != UNREACHABLE
         report["duration_seconds"] = round(time.perf_counter() - started, 6)
         return report
+
+    def is_outage(self, error: Exception) -> bool:
+        """Return True when ``error`` means the database cannot be reached at all."""
+        return isinstance(error, OperationalError | InterfaceError)
 
     def _run(self, name: str, reader: Callable[[], Section]) -> Section:
         try:
@@ -86,6 +102,9 @@ class Inspector(ABC):
         except SectionUnavailable as reason:
             return {"status": f"unavailable: {reason}"}
         except Exception as error:
+            if self.is_outage(error):
+                outages.report("database", error, source="database inspector")
+                return {"status": UNREACHABLE}
             # The exception text may name tables, roles or hosts: log it, show only its kind.
             logger.warning(
                 "database inspector section %s failed",

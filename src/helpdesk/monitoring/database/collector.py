@@ -1,8 +1,11 @@
 """Prometheus collector ``helpdesk_db_*``: the inspector report as metric families.
 
 Registered in settings HELPDESK_METRICS_COLLECTORS and read at scrape time; it serves the
-cached report (DB_MONITOR_CACHE_SECONDS), so scrapes never query the database more often than
-that. Table labels are bounded by DB_MONITOR_TOP_N; query text is never a label.
+cached report (DB_MONITOR_CACHE_SECONDS), so scrapes never inspect the database more often
+than that. Every scrape first runs ``SELECT 1`` (bounded like every query, docs/reliability.md),
+so ``helpdesk_db_inspector_up`` reads 0 on the first scrape after the database goes away
+rather than when the cached report expires. Table labels are bounded by DB_MONITOR_TOP_N; query
+text is never a label.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import DatabaseError, connections
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helpdesk.lib import outages
 from helpdesk.monitoring import database
 
 logger = logging.getLogger(__name__)
@@ -37,7 +42,13 @@ class DatabaseCollector(Collector):
             labels=["vendor"],
         )
         try:
+            database.ping(self.alias)
             data = database.report(self.alias)
+        except DatabaseError as error:
+            outages.report("database", error, source="database inspector")
+            up.add_metric([connections[self.alias].vendor], 0)
+            yield up
+            return
         except Exception:
             logger.warning("database inspector failed", exc_info=True)
             up.add_metric(["unknown"], 0)

@@ -69,10 +69,17 @@ class PostgreSQLInspector(Inspector):
             "replication": self._replication,
         }
 
-    def _describe(self, error: Exception) -> str:
-        if isinstance(error, pg_errors.QueryCanceled) or isinstance(
+    @staticmethod
+    def _cancelled(error: Exception) -> bool:
+        return isinstance(error, pg_errors.QueryCanceled) or isinstance(
             getattr(error, "__cause__", None), pg_errors.QueryCanceled
-        ):
+        )
+
+    def is_outage(self, error: Exception) -> bool:
+        return super().is_outage(error) and not self._cancelled(error)
+
+    def _describe(self, error: Exception) -> str:
+        if self._cancelled(error):
             return f"timed out after {self.options.statement_timeout_ms} ms"
         return super()._describe(error)
 

@@ -20,11 +20,13 @@ from typing import Any
 
 import prometheus_client
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from helpdesk.lib import outages
 from helpdesk.monitoring.metrics.multiprocess import ENV, MultiProcessReader
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,10 @@ def collect_custom(paths: Iterable[str]) -> list[Metric]:
         name = path.rsplit(".", 1)[-1]
         try:
             families.extend(_instance(path).collect())
+        except DatabaseError as error:
+            # An outage, logged once per interval; the traceback is for bugs only.
+            outages.report("database", error, source=f"metrics collector {name}")
+            up.add_metric([name], 0)
         except Exception:
             logger.warning("metrics collector %s failed", path, exc_info=True)
             up.add_metric([name], 0)

@@ -22,8 +22,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 
+from helpdesk.lib import outages
 from helpdesk.monitoring.logging.redaction import is_sensitive_key
 from helpdesk.monitoring.security.metrics import SECURITY_EVENTS
 from helpdesk.monitoring.security.usernames import hash_username
@@ -147,6 +149,8 @@ def publish(action: str, **fields: Any) -> None:
     for callback in subscribers:
         try:
             callback(action, **cleaned)
+        except DatabaseError as error:
+            outages.report("database", error, source="security event store")
         except Exception:
             logger.exception("security event subscriber %r failed", callback)
 

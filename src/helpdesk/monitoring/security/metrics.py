@@ -21,6 +21,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helpdesk.lib import outages
 from helpdesk.monitoring.security.lockout import SCOPES, engine
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class SecurityCollector(Collector):
             yield lockouts
         try:
             yield from self._tls()
-        except DatabaseError:
-            logger.warning("TLS metrics skipped: database unavailable")
+        except DatabaseError as error:
+            outages.report("database", error, source="TLS metrics")
 
     def _tls(self) -> Iterator[GaugeMetricFamily]:
         from helpdesk.monitoring.security.models import TlsProbeResult

@@ -17,6 +17,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from helpdesk.lib.client_ip import parse_networks
+from helpdesk.monitoring.browser import budget as browser_budget
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ def networks(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage
 
 
 def monitoring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Fail on health deadlines, disk thresholds or throttle groups that cannot work."""
+    """Fail on health deadlines, disk thresholds, throttle groups that cannot work, and browser
+    label allowlists that could pass the browser metrics' series budget."""
     errors: list[checks.CheckMessage] = []
     if settings.HEALTH_DEADLINE_SECONDS <= 0 or settings.HEALTH_CACHE_SECONDS < 0:
         errors.append(
@@ -104,6 +106,16 @@ def monitoring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
         errors.append(
             checks.Error(
                 f"SECURITY_THROTTLE_GROUPS: use {', '.join(THROTTLE_GROUPS)}", id="helpdesk.E008"
+            )
+        )
+    routes, actions = len(settings.BROWSER_ROUTE_SET), len(settings.BROWSER_ACTION_SET)
+    series = browser_budget.series(routes, actions)
+    if series > browser_budget.MAX_SERIES:
+        errors.append(
+            checks.Error(
+                f"BROWSER_ROUTES ({routes}) and BROWSER_ACTIONS ({actions}) allow {series} "
+                f"browser series, over {browser_budget.MAX_SERIES}: list fewer routes or actions",
+                id="helpdesk.E009",
             )
         )
     return errors

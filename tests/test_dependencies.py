@@ -15,7 +15,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 MONITORING = "helpdesk.monitoring"
-PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system"}
+PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system", "errors"}
 READERS = {"alerting", "console", "slo"}
 
 

@@ -355,3 +355,45 @@ def test_purge_errors_applies_the_retention(project: Project) -> None:
     call_command("purge_errors", "--days", "30")
     assert list(ErrorIssue.objects.all()) == [kept]
     assert ErrorEvent.objects.count() == IssueHour.objects.count() == 1
+
+
+def test_the_embedded_evaluator_raises_the_error_rules(project: Project) -> None:
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from helpdesk.monitoring.alerting import error_rules
+    from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator
+    from helpdesk.monitoring.alerting.models import Alert
+    from helpdesk.monitoring.alerting.rules import default_rules
+    from helpdesk.monitoring.errors.models import ProjectMinute
+
+    ingest.ingest({"message": "fresh bug"}, project)
+    ingest.ingest({"message": "old bug", "release": "1.0"}, project)
+    ErrorIssue.objects.filter(title="old bug").update(
+        status=Status.RESOLVED, first_seen=timezone.now() - timedelta(days=2)
+    )
+    ingest.ingest({"message": "old bug", "release": "1.1"}, project)
+    last_minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=1)
+    ProjectMinute.objects.create(project=project, minute=last_minute, count=50)
+    ProjectMinute.objects.create(
+        project=project, minute=last_minute - timedelta(minutes=30), count=60
+    )
+    rules = [
+        r
+        for r in default_rules()
+        if r.name in {"NewErrorIssue", "ErrorIssueRegression", "ErrorSpike"}
+    ]
+    Evaluator(rules, DatabaseSink()).evaluate()
+    firing = {
+        (a.name, a.labels.get("issue_id") or a.labels["project"]) for a in Alert.objects.all()
+    }
+    fresh = ErrorIssue.objects.get(title="fresh bug").pk
+    old = ErrorIssue.objects.get(title="old bug").pk
+    assert firing == {
+        ("NewErrorIssue", str(fresh)),
+        ("ErrorIssueRegression", str(old)),
+    }
+    spike = error_rules.spikes({"factor": 10, "min_per_minute": 20}).observe(time.time())
+    assert [(o.instance, o.bad, o.value) for o in spike] == [("web", True, 50)]

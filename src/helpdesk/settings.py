@@ -513,7 +513,3 @@ ERRORS_RETENTION_DAYS = env_int("ERRORS_RETENTION_DAYS", 30, minimum=1)
 ERRORS_RATE_LIMIT_PER_MINUTE = env_int("ERRORS_RATE_LIMIT_PER_MINUTE", 6000, minimum=0)
 # Unhandled view exceptions and ERROR records with exc_info become platform-project events.
 ERRORS_CAPTURE_SERVER = env_bool("ERRORS_CAPTURE_SERVER", True)
-# Alert rules of the embedded evaluator (the Prometheus rules use the same values).
-ERRORS_ALERT_WINDOW_SECONDS = env_float("ERRORS_ALERT_WINDOW_SECONDS", 900.0)
-ERRORS_SPIKE_FACTOR = env_float("ERRORS_SPIKE_FACTOR", 10.0)
-ERRORS_SPIKE_MIN_EVENTS = env_int("ERRORS_SPIKE_MIN_EVENTS", 20, minimum=1)

@@ -42,6 +42,8 @@ RULE_FILES: dict[str, str] = {
     "app": "The app's own machinery and business: the background worker, the notification "
     "outbox and ticket SLAs.",
     "security": "Security events (OWASP logging vocabulary) and the TLS certificate probe.",
+    "errors": "Error tracking (helpdesk.monitoring.errors): new issues, regressions and event "
+    "spikes per project.",
 }
 
 RUNBOOKS = "docs/runbooks"
@@ -904,6 +906,84 @@ ALERTS: tuple[AlertDef, ...] = (
                 description="The app could not complete a TLS handshake with "
                 "{{ $labels.host }} for 30 minutes (value {{ $value }}); its certificate "
                 "expiry is unknown.",
+            ),
+        ),
+    ),
+    AlertDef(
+        name="NewErrorIssue",
+        severity="warning",
+        service="errors",
+        summary="A new error issue appeared",
+        meaning="a project has a new error issue (`error_issues_new_total`, also its first) in "
+        "the last {window_minutes} min; embedded one alert per new unresolved issue",
+        group=("errors", "helpdesk-errors"),
+        for_="0m",
+        thresholds={"window_minutes": 15},
+        signals=(
+            Signal(
+                # The second branch catches a project's first issue: its counter series is
+                # born at 1, which increase() cannot see.
+                expr="sum by (job, project) (increase(error_issues_new_total[{window_minutes}m]))"
+                " > 0\n  or\nsum by (job, project) (error_issues_new_total unless "
+                "error_issues_new_total offset {window_minutes}m) > 0",
+                source="helpdesk.monitoring.alerting.error_rules.new_issues",
+                summary="New error issue in project {{ $labels.project }}",
+                description='{{ $value | printf "%.0f" }} new error issue(s) in project '
+                "{{ $labels.project }} in the last {window_minutes} minutes; newest first: "
+                "/api/v1/monitoring/errors/issues/?project={{ $labels.project }}"
+                "&ordering=-first_seen",
+            ),
+        ),
+    ),
+    AlertDef(
+        name="ErrorIssueRegression",
+        severity="warning",
+        service="errors",
+        summary="A resolved error issue came back",
+        meaning="a resolved error issue was reopened by a new event "
+        "(`error_issues_regressed_total`) in the last {window_minutes} min; embedded one alert "
+        "per reopened issue",
+        group=("errors", "helpdesk-errors"),
+        for_="0m",
+        thresholds={"window_minutes": 15},
+        signals=(
+            Signal(
+                expr="sum by (job, project) (increase(error_issues_regressed_total"
+                "[{window_minutes}m])) > 0\n  or\nsum by (job, project) "
+                "(error_issues_regressed_total unless error_issues_regressed_total offset "
+                "{window_minutes}m) > 0",
+                source="helpdesk.monitoring.alerting.error_rules.regressions",
+                summary="A resolved error issue came back in project {{ $labels.project }}",
+                description='{{ $value | printf "%.0f" }} resolved issue(s) of project '
+                "{{ $labels.project }} reopened by new events in the last {window_minutes} "
+                "minutes: /api/v1/monitoring/errors/issues/?project={{ $labels.project }}"
+                "&status=unresolved",
+            ),
+        ),
+    ),
+    AlertDef(
+        name="ErrorSpike",
+        severity="critical",
+        service="errors",
+        summary="Error events spike far above the usual rate",
+        meaning="a project receives at least {min_per_minute} error events a minute and over "
+        "{factor} times its rate of the hour before (`errors_events_total`), for 2 min",
+        group=("errors", "helpdesk-errors"),
+        for_="2m",
+        thresholds={"min_per_minute": 20, "factor": 10},
+        signals=(
+            Signal(
+                # A project without the hour before has no baseline: the floor alone decides.
+                expr="(sum by (job, project) (rate(errors_events_total[2m])) * 60 >= "
+                "{min_per_minute})\n  unless on (job, project)\n(\n  sum by (job, project) "
+                "(rate(errors_events_total[2m]))\n    <= {factor} * sum by (job, project) "
+                "(rate(errors_events_total[1h] offset 2m))\n)",
+                source="helpdesk.monitoring.alerting.error_rules.spikes",
+                for_="2m",
+                summary="Error events spike in project {{ $labels.project }}",
+                description="Project {{ $labels.project }} receives "
+                '{{ $value | printf "%.0f" }} error events a minute, over {factor} times its '
+                "rate of the hour before.",
             ),
         ),
     ),

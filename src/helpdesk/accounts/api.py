@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from helpdesk.accounts.models import ApiToken
 from helpdesk.lib.api import StrictFieldsMixin
+from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.security.events import publish_for
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class TokenView(APIView):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
-            request._request,
+            django_request(request),
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
@@ -76,9 +77,11 @@ class TokenView(APIView):
             )
         # A token exchange is a login: the same signal as a session login (last_login, the
         # security events and the lockout's success path).
-        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
+        user_logged_in.send(sender=user.__class__, request=django_request(request), user=user)
         token, raw = ApiToken.issue(user, data.validated_data.get("name", ""))
-        publish_for(request._request, "authn_token_created", user_id=user.pk, object_id=token.pk)
+        publish_for(
+            django_request(request), "authn_token_created", user_id=user.pk, object_id=token.pk
+        )
         return Response(
             {"token": raw, "expires_at": token.expires_at}, status=status.HTTP_201_CREATED
         )
@@ -93,6 +96,9 @@ class TokenView(APIView):
         token_pk = request.auth.pk
         request.auth.delete()
         publish_for(
-            request._request, "authn_token_revoked", user_id=request.user.pk, object_id=token_pk
+            django_request(request),
+            "authn_token_revoked",
+            user_id=request.user.pk,
+            object_id=token_pk,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

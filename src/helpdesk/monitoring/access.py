@@ -19,6 +19,7 @@ from rest_framework import authentication, permissions
 from rest_framework.request import Request
 
 from helpdesk.accounts.authentication import BearerTokenAuthentication
+from helpdesk.lib.drf import django_request
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class MonitoringTokenAuthentication(authentication.BaseAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, str] | None:
-        if bearer_matches(request._request, settings.MONITORING_API_TOKEN):
+        if bearer_matches(django_request(request), settings.MONITORING_API_TOKEN):
             return MonitoringPrincipal(), "monitoring-token"
         return None
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from helpdesk.lib import request_context
+from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.security.probes import report_object_probe
 from helpdesk.tickets import services
 from helpdesk.tickets.filters import TicketFilter
@@ -81,7 +82,7 @@ class TicketViewSet(
             ticket: Ticket = super().get_object()
         except Http404:
             # Another tenant's ticket stays a 404; the attempt is a security event.
-            report_object_probe(self.request._request, Ticket, pk=self.kwargs.get("pk"))
+            report_object_probe(django_request(self.request), Ticket, pk=self.kwargs.get("pk"))
             raise
         # A user of several organizations: the ticket's decides the request's tenant.
         request_context.bind(organization=ticket.organization.slug)

@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from helpdesk.lib import http
 from helpdesk.lib.api import PayloadTooLarge, datetime_param
+from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.access import (
     MONITORING_AUTHENTICATION,
     IsMonitoringReader,
@@ -63,14 +64,14 @@ class AlertmanagerWebhookView(APIView):
     )
     def post(self, request: Request) -> Response:
         token = settings.ALERTMANAGER_WEBHOOK_TOKEN
-        if not token or not bearer_matches(request._request, token):
+        if not token or not bearer_matches(django_request(request), token):
             return Response(
                 {"detail": "A valid Alertmanager webhook token is required."},
                 status=status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": 'Bearer realm="alertmanager"'},
             )
         limit = settings.ALERTMANAGER_WEBHOOK_MAX_BYTES
-        body = request._request.body  # bounded by RequestBodyLimitMiddleware already
+        body = django_request(request).body  # bounded by RequestBodyLimitMiddleware already
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
         try:

@@ -132,9 +132,13 @@ def request_fields(request: HttpRequest | None) -> dict[str, Any]:
         "user_agent_class": classify(agent),
         "request_id": getattr(request, "request_id", None),
     }
-    user = getattr(request, "_cached_user", None) or getattr(request, "user", None)
-    if user is not None and getattr(user, "is_authenticated", False) and user.pk is not None:
-        fields["user_id"] = user.pk
+    # Django's session user is read lazily; an event never fails because the database does.
+    user = getattr(request, "user", None)  # None before AuthenticationMiddleware has run
+    try:
+        if user is not None and user.is_authenticated and user.pk is not None:
+            fields["user_id"] = user.pk
+    except DatabaseError:
+        logger.debug("no user id on the security event: database unavailable")
     return fields
 
 

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.lib.api import StrictFieldsMixin, datetime_param
+from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader, IsStaffUser
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.lockout import engine
@@ -164,7 +165,7 @@ class UnlockView(APIView):
             unlocked = engine.unlock_user(data.validated_data["username"])
             target = {"username": data.validated_data["username"]}
         events.publish_for(
-            request._request,
+            django_request(request),
             "authn_login_unlock",
             user_id=request.user.pk,
             reason="unlocked by staff" if unlocked else "nothing to unlock",

@@ -141,6 +141,22 @@ def test_it_lets_only_staff_edit_tickets(make_ticket: Any, bob: Any, carol: Any)
     assert (ticket.sla_due_at - ticket.created_at).total_seconds() == 4 * 3600
 
 
+def test_it_never_moves_a_ticket_to_another_tenant_or_requester(
+    make_ticket: Any, bob: Any, other_org: Any, charlie: Any
+) -> None:
+    ticket = make_ticket()
+    before = (ticket.organization_id, ticket.requester_id, ticket.subject)
+    client = client_for(bob)
+    for change in ({"organization": other_org.pk}, {"requester": charlie.pk}):
+        for method in (client.patch, client.put):
+            body = {"subject": "Moved", **change}
+            response = method(f"/api/v1/tickets/{ticket.pk}/", body, format="json")
+            assert response.status_code == 400, (method, change)
+            assert set(response.json()) == set(change)
+    ticket.refresh_from_db()
+    assert (ticket.organization_id, ticket.requester_id, ticket.subject) == before
+
+
 def test_it_filters_searches_orders_and_paginates(make_ticket: Any, bob: Any) -> None:
     make_ticket(subject="Alpha printer", priority="low")
     urgent = make_ticket(subject="Beta scanner", priority="urgent", assignee=bob)

@@ -94,8 +94,10 @@ class TicketCreateSerializer(TicketSerializer):
 
 
 class TicketUpdateSerializer(TicketSerializer):
-    class Meta(TicketSerializer.Meta):
-        read_only_fields = [*TicketSerializer.Meta.read_only_fields, "organization", "requester"]
+    # A ticket never changes tenant or requester. Declared again, not listed in
+    # Meta.read_only_fields: DRF ignores that list for fields the class declares itself.
+    organization = IdRelatedField(read_only=True)
+    requester = IdRelatedField(read_only=True)
 
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):

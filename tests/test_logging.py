@@ -180,6 +180,31 @@ def test_it_adds_bound_fields_and_renders_dotted_extras_nested(
 
 
 @pytest.mark.urls("tests.logging_urls")
+def test_it_never_reads_a_session_user_the_view_did_not_need(
+    captured: Captured, alice: Any, django_assert_num_queries: Any
+) -> None:
+    client = Client()
+    client.force_login(alice)
+    with django_assert_num_queries(0):  # no session load, no user query for the log lines
+        response = client.get("/test/chatty/")
+    rid = response["X-Request-ID"]
+    lines = [e for e in captured.events() if get(e, "http.request.id") == rid]
+    assert len(lines) == 8  # the view's seven and the access line
+    assert all("user" not in event for event in lines)
+
+
+def test_it_names_the_session_user_of_a_django_view(
+    captured: Captured, django_user_model: Any
+) -> None:
+    staff = django_user_model.objects.create_user("root", password="x", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 200
+    [access] = captured.access()
+    assert get(access, "user.id") == str(staff.pk)
+
+
+@pytest.mark.urls("tests.logging_urls")
 def test_it_leaves_no_secret_in_stdout_or_files(captured: Captured, alice: Any) -> None:
     """A sweep of requests carrying a password, a bearer token, a cookie and ?token=."""
     from helpdesk.accounts.models import ApiToken

@@ -125,7 +125,7 @@ def test_it_ranks_a_slow_statement_first(server: dict[str, Any], alias: str) -> 
             db.execute("SELECT pg_sleep(0.2), 'hidden literal'")
         for _ in range(50):
             db.execute("SELECT 1 + 1")
-    report = PostgreSQLInspector(alias, InspectorOptions(top_n=5)).inspect()
+    report = PostgreSQLInspector(alias, InspectorOptions.from_settings(top_n=5)).inspect()
     statements = report["statements"]
     text = render(report)  # a database without tables renders too
     assert "select pg_sleep($1), $2".lower() in text.lower()

@@ -50,7 +50,8 @@ def sessions() -> Iterator[Callable[[], psycopg.Connection[Any]]]:
 
 
 def inspect(section: str, **options: Any) -> dict[str, Any]:
-    return PostgreSQLInspector("default", InspectorOptions(**options)).inspect()[section]
+    inspector = PostgreSQLInspector("default", InspectorOptions.from_settings(**options))
+    return inspector.inspect()[section]
 
 
 def in_background(session: psycopg.Connection[Any], query: str) -> threading.Thread:
@@ -134,7 +135,7 @@ def test_it_bounds_each_section_with_a_statement_timeout() -> None:
         cursor.execute("SHOW statement_timeout")
         (original,) = cursor.fetchone()
     started = time.monotonic()
-    report = Slow("default", InspectorOptions(statement_timeout_ms=100)).inspect()
+    report = Slow("default", InspectorOptions.from_settings(statement_timeout_ms=100)).inspect()
     assert report["slow"]["status"] == "error: timed out after 100 ms"
     assert time.monotonic() - started < 4
     with connection.cursor() as cursor:
@@ -155,7 +156,7 @@ def test_it_says_pg_stat_statements_is_unavailable_when_not_installed() -> None:
 
 
 def test_it_reports_sizes_cache_vacuum_and_role() -> None:
-    report = PostgreSQLInspector("default", InspectorOptions(top_n=3)).inspect()
+    report = PostgreSQLInspector("default", InspectorOptions.from_settings(top_n=3)).inspect()
     assert report["size"]["bytes"] > 1_000_000
     tables = report["tables"]
     assert tables["count"] >= 10

@@ -42,7 +42,7 @@ def sqlite_file(tmp_path: Path) -> Path:
 def inspect(path: Path, **options: Any) -> dict[str, Any]:
     sqlite_engine = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": {}}
     with django_alias("sqlite_probe", **sqlite_engine) as alias:
-        return SQLiteInspector(alias, InspectorOptions(**options)).inspect()
+        return SQLiteInspector(alias, InspectorOptions.from_settings(**options)).inspect()
 
 
 def test_it_reports_file_and_page_figures(sqlite_file: Path) -> None:
@@ -88,7 +88,7 @@ def test_it_interrupts_a_read_past_the_deadline(sqlite_file: Path) -> None:
     }
     with django_alias("sqlite_probe", **sqlite_engine) as alias:
         started = time.monotonic()
-        report = Endless(alias, InspectorOptions(statement_timeout_ms=100)).inspect()
+        report = Endless(alias, InspectorOptions.from_settings(statement_timeout_ms=100)).inspect()
     assert report["endless"]["status"] == "error: OperationalError"
     assert time.monotonic() - started < 10
 

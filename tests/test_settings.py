@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -158,3 +159,16 @@ def test_it_does_not_serve_in_production_with_a_failing_check(tmp_path: Path) ->
     assert result.returncode == 1
     assert "HEALTH_TOKEN must be at least 32 characters" in result.stderr
     assert not (tmp_path / "secret_key").exists()  # production writes no secret
+
+
+def test_it_reads_settings_one_way() -> None:
+    """Code reads ``settings.X``; the defaults live in settings.py, never repeated at a call."""
+    src = Path(__file__).resolve().parent.parent / "src"
+    pattern = re.compile(r"\b(?:getattr|hasattr)\(\s*(?:django_)?settings\s*,")
+    found = [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

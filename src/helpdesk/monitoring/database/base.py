@@ -32,20 +32,21 @@ UNREACHABLE = "error: database unavailable"
 
 @dataclass(frozen=True)
 class InspectorOptions:
-    """Tuning shared by every backend; defaults come from settings (docs/configuration.md)."""
+    """Tuning shared by every backend; the DB_MONITOR_* settings hold the defaults."""
 
-    statement_timeout_ms: int = 2000
-    long_running_seconds: float = 30.0
-    top_n: int = 10
+    statement_timeout_ms: int
+    long_running_seconds: float
+    top_n: int
 
     @classmethod
-    def from_settings(cls) -> InspectorOptions:
-        """Return the options configured by the DB_MONITOR_* settings."""
-        return cls(
-            statement_timeout_ms=settings.DB_MONITOR_STATEMENT_TIMEOUT_MS,
-            long_running_seconds=settings.DB_MONITOR_LONG_RUNNING_SECONDS,
-            top_n=settings.DB_MONITOR_TOP_N,
-        )
+    def from_settings(cls, **overrides: Any) -> InspectorOptions:
+        """Return the options configured by the DB_MONITOR_* settings, with ``overrides``."""
+        options = {
+            "statement_timeout_ms": settings.DB_MONITOR_STATEMENT_TIMEOUT_MS,
+            "long_running_seconds": settings.DB_MONITOR_LONG_RUNNING_SECONDS,
+            "top_n": settings.DB_MONITOR_TOP_N,
+        }
+        return cls(**{**options, **overrides})
 
 
 class SectionUnavailable(Exception):

@@ -135,16 +135,21 @@ class HealthRunner:
     def __init__(
         self,
         checks: Sequence[HealthCheck],
-        cache_seconds: float = 2.0,
-        log_interval: float = 60.0,
+        cache_seconds: float | None = None,
+        log_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checks = list(checks)
         names = [check.name for check in self.checks]
         if len(set(names)) != len(names):
             raise ValueError(f"health check names must be unique: {names}")
-        self.cache_seconds = cache_seconds
-        self.log_interval = log_interval
+        # None: HEALTH_CACHE_SECONDS / HEALTH_LOG_INTERVAL_SECONDS.
+        self.cache_seconds = (
+            settings.HEALTH_CACHE_SECONDS if cache_seconds is None else cache_seconds
+        )
+        self.log_interval = (
+            settings.HEALTH_LOG_INTERVAL_SECONDS if log_interval is None else log_interval
+        )
         self.clock = clock
         self._lock = threading.Lock()
         self._last: Report | None = None

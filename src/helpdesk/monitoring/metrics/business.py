@@ -176,8 +176,8 @@ class BusinessCollector(Collector):
         self._at = float("-inf")
 
     def collect(self) -> Iterator[Metric]:
-        ttl = float(getattr(settings, "METRICS_BUSINESS_CACHE_SECONDS", 30.0))
-        top = int(getattr(settings, "METRICS_TOP_ORGANIZATIONS", 20))
+        ttl = settings.METRICS_BUSINESS_CACHE_SECONDS
+        top = settings.METRICS_TOP_ORGANIZATIONS
         with self._lock:
             now = time.monotonic()
             if now - self._at >= ttl:

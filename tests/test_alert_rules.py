@@ -57,6 +57,7 @@ REQUIRED_ALERTS = {
     "NotificationDeliveryFailing",
     "TLSCertificateExpiringSoon",
     "TLSCertificateExpiryCritical",
+    "WebVitalsPoor",
 }
 # Metrics from exporters the deployment runs (deploy/docker-compose.monitoring.yml) and
 # Prometheus's own per-target series: documented by those projects, not scraped from the app.

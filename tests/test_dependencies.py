@@ -15,7 +15,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 MONITORING = "helpdesk.monitoring"
-PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system", "errors"}
+PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system", "errors", "browser"}
 READERS = {"alerting", "console", "slo"}
 
 

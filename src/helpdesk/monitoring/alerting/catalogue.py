@@ -44,6 +44,8 @@ RULE_FILES: dict[str, str] = {
     "security": "Security events (OWASP logging vocabulary) and the TLS certificate probe.",
     "errors": "Error tracking (helpdesk.monitoring.errors): new issues, regressions and event "
     "spikes per project.",
+    "browser": "What visitors' browsers measure (helpdesk.monitoring.browser): Core Web Vitals "
+    "by page route, judged at the 75th percentile as web.dev does.",
 }
 
 RUNBOOKS = "docs/runbooks"
@@ -984,6 +986,47 @@ ALERTS: tuple[AlertDef, ...] = (
                 description="Project {{ $labels.project }} receives "
                 '{{ $value | printf "%.0f" }} error events a minute, over {factor} times its '
                 "rate of the hour before.",
+            ),
+        ),
+    ),
+    # ---- browser -----------------------------------------------------------------------
+    AlertDef(
+        name="WebVitalsPoor",
+        severity="warning",
+        service="helpdesk",
+        summary="Poor Web Vitals on a page route",
+        meaning="p75 LCP above {lcp} s, INP above {inp:ms} or CLS above {cls} on a route over "
+        "15 min (with at least {min_samples} measurements), for 15 min",
+        group=("browser", "helpdesk-browser"),
+        for_="15m",
+        thresholds={"lcp": 4.0, "inp": 0.5, "cls": 0.25, "min_samples": 20},
+        signals=(
+            Signal(
+                # web.dev's "poor" limits at the 75th percentile; the sample floor keeps one
+                # slow visit to a quiet page from paging anyone.
+                expr="(\n"
+                "  histogram_quantile(0.75, sum by (metric, route, le) "
+                '(rate(browser_web_vital_seconds_bucket{metric="LCP"}[15m]))) > {lcp}\n'
+                "  or\n"
+                "  histogram_quantile(0.75, sum by (metric, route, le) "
+                '(rate(browser_web_vital_seconds_bucket{metric="INP"}[15m]))) > {inp}\n'
+                "  or\n"
+                "  label_replace(histogram_quantile(0.75, sum by (route, le) "
+                '(rate(browser_web_vital_cls_bucket[15m]))), "metric", "CLS", "", "") > {cls}\n'
+                ")\n"
+                "  and on (metric, route)\n"
+                "(\n"
+                "  sum by (metric, route) "
+                '(increase(browser_web_vital_seconds_count{metric=~"LCP|INP"}[15m]))\n'
+                "  or\n"
+                "  label_replace(sum by (route) (increase(browser_web_vital_cls_count[15m])), "
+                '"metric", "CLS", "", "")\n'
+                ") >= {min_samples}",
+                source="helpdesk.monitoring.alerting.browser_rules.web_vitals_poor",
+                summary="Poor {{ $labels.metric }} on {{ $labels.route }}",
+                description="The 75th percentile of {{ $labels.metric }} on "
+                '{{ $labels.route }} is {{ $value | printf "%.3g" }} over the last 15 minutes '
+                "(poor above {lcp} s for LCP, {inp} s for INP, {cls} for CLS).",
             ),
         ),
     ),

@@ -149,3 +149,46 @@ def test_it_has_no_import_cycle_between_modules() -> None:
 
 def test_it_detects_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _optional_first_party_imports(text: str) -> list[int]:
+    """Return lines where first-party code is imported as if it might be missing."""
+    lines = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Try):
+            guarded = any(
+                isinstance(handler.type, ast.Name)
+                and handler.type.id in {"ImportError", "ModuleNotFoundError"}
+                for handler in node.handlers
+            )
+            imports = [
+                inner
+                for statement in node.body
+                for inner in ast.walk(statement)
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("helpdesk")
+            ]
+            if guarded and imports:
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and str(node.args[0].value).startswith("helpdesk")
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_it_imports_first_party_packages_directly() -> None:
+    """The product's packages are always installed: no ``try: import … except ImportError``."""
+    found = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in sorted(SRC.rglob("*.py"))
+        for line in _optional_first_party_imports(path.read_text())
+    ]
+    assert found == []
+    sample = "try:\n    from helpdesk.x import y\nexcept ImportError:\n    y = None\n"
+    assert _optional_first_party_imports(sample) == [1]
+    assert _optional_first_party_imports("m = importlib.import_module('helpdesk.x')\n") == [1]

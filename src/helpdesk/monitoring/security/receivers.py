@@ -22,6 +22,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest
 
 from helpdesk.lib.client_ip import client_ip
+from helpdesk.monitoring.logging.context import current_request
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.backends import LOCK_ATTRIBUTE
 from helpdesk.monitoring.security.lockout import account_key, engine
@@ -32,10 +33,6 @@ _WATCHED_USER_FIELDS = ("password", "is_staff", "is_superuser")
 
 
 def _current_request() -> HttpRequest | None:
-    try:
-        from helpdesk.monitoring.logging.context import current_request
-    except ImportError:  # pragma: no cover - the logging package is part of the product
-        return None
     request: HttpRequest | None = current_request.get()
     return request
 

@@ -35,7 +35,8 @@ def _checked() -> bool:
     from django.core.management.base import SystemCheckError
 
     try:
-        call_command("check", deploy=settings.PRODUCTION, fail_level="ERROR")
+        # The report goes to stderr: stdout carries the JSON log lines a shipper reads.
+        call_command("check", deploy=settings.PRODUCTION, fail_level="ERROR", stdout=sys.stderr)
     except SystemCheckError as error:
         print(error, file=sys.stderr)
         return False

@@ -452,6 +452,8 @@ SECURITY_LOCKOUT_PROGRESSIVE = env_bool("SECURITY_LOCKOUT_PROGRESSIVE", False)
 SECURITY_LOCKOUT_MAX_SECONDS = env_int("SECURITY_LOCKOUT_MAX_SECONDS", 24 * 3600, minimum=1)
 # A correct password from an IP without recent failures still opens a locked account.
 SECURITY_LOCKOUT_ALLOW_CLEAN_IP = env_bool("SECURITY_LOCKOUT_ALLOW_CLEAN_IP", True)
+# While the shared cache fails, lockout counts per process and tries it again this often.
+SECURITY_CACHE_RETRY_SECONDS = env_float("SECURITY_CACHE_RETRY_SECONDS", 30.0)
 SECURITY_RATE_LIMIT_PER_MINUTE = env_int("SECURITY_RATE_LIMIT_PER_MINUTE", 100, minimum=1)
 # Route groups answered 429 over the limit (auth, admin, api, other); the others are counted.
 SECURITY_THROTTLE_GROUPS = env_list("SECURITY_THROTTLE_GROUPS", ["auth"])

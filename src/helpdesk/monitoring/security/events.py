@@ -54,6 +54,9 @@ ACTIONS: dict[str, str] = {
     "malicious_excess_404": "web",
     "malicious_attack_tool": "web",
     "malicious_probe_path": "web",
+    # The login lockout's shared store failed (per-process counters) / answers again.
+    "sys_monitor_disabled": "intrusion_detection",
+    "sys_monitor_enabled": "intrusion_detection",
 }
 _SUCCESS = frozenset(
     {
@@ -66,10 +69,18 @@ _SUCCESS = frozenset(
         "session_expired",
         "authz_admin",
         "authz_change",
+        "sys_monitor_enabled",
     }
 )
 # Failures by a client (not state changes) are worth a WARNING line.
-_WARNING_PREFIXES = ("authn_login_fail", "authn_login_lock", "authz_fail", "malicious_", "excess_")
+_WARNING_PREFIXES = (
+    "authn_login_fail",
+    "authn_login_lock",
+    "authz_fail",
+    "malicious_",
+    "excess_",
+    "sys_monitor_disabled",
+)
 
 
 class Subscriber(Protocol):

@@ -13,7 +13,9 @@ of one host (the embedded default runs several gunicorn workers). Login attempts
 the file cache's cost does not matter; its increments are not atomic across processes, which
 can lose a count under a race (use Redis in production; a system check says so). Lockouts carry
 their end time, so a clock can be injected (tests) and the cache TTL is only the garbage
-collection.
+collection. While that cache is unavailable (Redis down or hung) the counters and lockouts
+live in the process's memory: logins keep working and the limits hold per process
+(``helpdesk.monitoring.security.store``).
 
 Account lockout must not become a way to lock a victim out: with
 SECURITY_LOCKOUT_ALLOW_CLEAN_IP a correct password from an IP with no recent failures still
@@ -29,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import BaseCache, caches
 
+from helpdesk.monitoring.security.store import FailoverCache, failover
 from helpdesk.monitoring.security.usernames import hash_username
 
 logger = logging.getLogger(__name__)
@@ -39,9 +41,10 @@ SCOPES = ("ip", "account")
 CACHE_ALIAS = "security"
 
 
-def _store() -> BaseCache:
-    """Return the cache of counters and lockouts (settings.CACHES["security"])."""
-    return caches[CACHE_ALIAS]
+def _store() -> FailoverCache:
+    """Return the cache of counters and lockouts (settings.CACHES["security"]), or this
+    process's stand-in while it is unavailable (``store``)."""
+    return failover(CACHE_ALIAS)
 
 
 _INDEX_TTL = 7 * 24 * 3600

@@ -5,6 +5,8 @@ collector for state kept elsewhere.
   usernames and IPs never become labels).
 - ``helpdesk_security_lockouts{scope}``: lockouts active now, scope ``ip`` or ``account``
   (from the shared cache: per process with local memory).
+- ``helpdesk_security_lockout_degraded``: 1 while a live process counts login failures in its
+  own memory because the shared cache is unavailable (``store``).
 - ``helpdesk_tls_certificate_expiry_seconds{host}``: seconds until the certificate's notAfter
   (negative when expired), from the worker's last TLS probe.
 - ``helpdesk_tls_probe_success{host}``: 1 when the last probe completed a verified handshake.
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 
 from django.db import DatabaseError
 from django.utils import timezone
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +32,12 @@ SECURITY_EVENTS = Counter(
     "helpdesk_security_events",
     "Security events by OWASP Logging Vocabulary action.",
     ["type"],
+)
+LOCKOUT_DEGRADED = Gauge(
+    "helpdesk_security_lockout_degraded",
+    "1 while login lockout counts per process because the shared cache is unavailable.",
+    # Any live process degraded means the limits are per process somewhere.
+    multiprocess_mode="livemax",
 )
 
 

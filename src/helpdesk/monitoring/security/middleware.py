@@ -5,7 +5,8 @@ It sits right after the request-context and access-log middleware, so everything
 still logged. Per request it costs one cache operation (the client IP's counter in the current
 minute: ``INCR`` + ``EXPIRE`` in one pipelined round trip on Redis, ``incr`` on local memory);
 everything else happens only when something suspicious is seen. Health probes, /metrics and
-static files (MONITORING_UNTRACKED_PATHS) are exempt.
+static files (MONITORING_UNTRACKED_PATHS) are exempt. While Redis fails, the counters live in
+the process's memory (``store``): a cache outage neither fails nor slows every request.
 
 - More than SECURITY_RATE_LIMIT_PER_MINUTE requests in a minute: one
   ``excess_rate_limit_exceeded`` event per IP per minute, and 429 with Retry-After when the
@@ -37,6 +38,7 @@ from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.agents import attack_tool, classify, probe_path
 from helpdesk.monitoring.security.backends import LOCK_ATTRIBUTE
 from helpdesk.monitoring.security.lockout import Lock, engine
+from helpdesk.monitoring.security.store import failover
 
 logger = logging.getLogger(__name__)
 
@@ -82,18 +84,22 @@ class RateCounter:
         ``ratelimit.over_limit``) counts under its own scope.
         """
         key = f"security:{scope}:{ip}:{bucket}"
-        if self._redis is not None:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.incr(cache.make_key(key))
-            pipe.expire(cache.make_key(key), _BUCKET * 3)
-            count, _ = pipe.execute()
-            return int(count)
+        store = failover("default")  # this process's memory while Redis fails
+        if self._redis is not None and not store.degraded:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.incr(cache.make_key(key))
+                pipe.expire(cache.make_key(key), _BUCKET * 3)
+                count, _ = pipe.execute()
+                return int(count)
+            except redis.RedisError as error:
+                store.failed(error)
         try:
-            return int(cache.incr(key))
+            return int(store.incr(key))
         except ValueError:
-            if cache.add(key, 1, timeout=_BUCKET * 3):
+            if store.add(key, 1, timeout=_BUCKET * 3):
                 return 1
-            return int(cache.incr(key))
+            return int(store.incr(key))
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -207,16 +213,18 @@ class SecurityMonitorMiddleware:
 
     def _once(self, request: HttpRequest, ip: str, bucket: int, action: str, what: str) -> None:
         # One event per IP (and signature) per minute: a scanner sends thousands of requests.
-        if cache.add(f"security:seen:{action}:{ip}:{what}:{bucket}", 1, timeout=_BUCKET * 2):
+        seen = f"security:seen:{action}:{ip}:{what}:{bucket}"
+        if failover("default").add(seen, 1, timeout=_BUCKET * 2):
             events.publish_for(request, action, reason=what)
 
     def _count_404(self, request: HttpRequest, ip: str, bucket: int) -> None:
         key = f"security:404:{ip}:{bucket}"
-        if cache.add(key, 1, timeout=_BUCKET * 2):
+        store = failover("default")
+        if store.add(key, 1, timeout=_BUCKET * 2):
             seen = 1
         else:
             try:
-                seen = int(cache.incr(key))
+                seen = int(store.incr(key))
             except ValueError:
                 return
         if seen == settings.SECURITY_404_LIMIT_PER_MINUTE:

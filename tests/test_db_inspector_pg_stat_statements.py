@@ -1,16 +1,12 @@
 """pg_stat_statements and replication, on PostgreSQL 15 instances this test starts itself.
 
-The shared server is not restarted with shared_preload_libraries, so the test runs initdb in a
-temporary folder (as the ``postgres`` OS user when run as root: initdb refuses root) and
-starts a private server on a port in 5560-5569.
+The shared server is not restarted with shared_preload_libraries, so the test runs a private
+server (tests/pgserver.py) on a port in 5560-5569.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +18,16 @@ from helpdesk.monitoring.database.base import InspectorOptions
 from helpdesk.monitoring.database.management.commands.db_stats import render
 from helpdesk.monitoring.database.postgresql import PostgreSQLInspector
 from tests.dbprobe import django_alias
+from tests.pgserver import BINDIR, as_postgres, private_postgresql
 from tests.services import port_open, unavailable
 
 pytestmark = pytest.mark.services
 
-BINDIR = Path("/usr/lib/postgresql/15/bin")
 PORTS = range(5560, 5570)
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, Any]]:
-    if not (BINDIR / "initdb").exists():
-        unavailable(f"PostgreSQL 15 binaries are not installed in {BINDIR}")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        unavailable("runuser is needed to run initdb as the postgres user")
     # The replica test takes the next port.
     port = next(
         (
@@ -51,52 +39,16 @@ def server() -> Iterator[dict[str, Any]]:
     )
     if port is None:
         unavailable("no free port in 5560-5569")
-    folder = Path(tempfile.mkdtemp(prefix="helpdesk-pgss-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    data = folder / "data"
-    subprocess.run(
-        _as_postgres([str(BINDIR / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
-        " -c shared_preload_libraries=pg_stat_statements -c fsync=off"
-    )
-    subprocess.run(
-        _as_postgres(
-            [
-                str(BINDIR / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(folder / "log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
+    preload = "-c shared_preload_libraries=pg_stat_statements"
+    with private_postgresql(port, preload) as pg:
         yield {
             "HOST": "127.0.0.1",
             "PORT": port,
             "NAME": "postgres",
             "USER": "postgres",
-            "folder": folder,
-            "data": data,
+            "folder": pg.folder,
+            "data": pg.data,
         }
-    finally:
-        subprocess.run(
-            _as_postgres([str(BINDIR / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -158,7 +110,7 @@ def test_it_reports_replication_lag_on_a_replica(
     replica = folder / "replica"
     port = server["PORT"] + 1
     subprocess.run(
-        _as_postgres(
+        as_postgres(
             [
                 str(BINDIR / "pg_basebackup"),
                 "-h",
@@ -179,7 +131,7 @@ def test_it_reports_replication_lag_on_a_replica(
     )
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
     subprocess.run(
-        _as_postgres(
+        as_postgres(
             [
                 str(BINDIR / "pg_ctl"),
                 "-D",
@@ -214,7 +166,7 @@ def test_it_reports_replication_lag_on_a_replica(
         assert replication["replay_lag_bytes"] >= 0
     finally:
         subprocess.run(
-            _as_postgres([str(BINDIR / "pg_ctl"), "-D", str(replica), "-m", "immediate", "stop"]),
+            as_postgres([str(BINDIR / "pg_ctl"), "-D", str(replica), "-m", "immediate", "stop"]),
             check=False,
             capture_output=True,
         )
@@ -228,7 +180,7 @@ def test_it_says_not_loaded_without_shared_preload_libraries(
         db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     options = f"-p {server['PORT']} -k {server['folder']} -c listen_addresses=127.0.0.1"
     subprocess.run(
-        _as_postgres(
+        as_postgres(
             [
                 str(BINDIR / "pg_ctl"),
                 "-D",

@@ -43,7 +43,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         statement_ms = int(settings.DB_STATEMENT_TIMEOUT_MS)
         connect = float(settings.DB_CONNECT_TIMEOUT)
         # None: no client-side deadline on queries (DB_STATEMENT_TIMEOUT_MS=0, or migrate).
-        self.query_deadline: float | None = statement_ms / 1000 + connect if statement_ms else None
+        self.statement_deadline = statement_ms / 1000 + connect if statement_ms else None
+        self.query_deadline = self.statement_deadline
         self.ping_deadline = connect
         self.retry_seconds = float(settings.DB_UNAVAILABLE_SECONDS)
         self.execute_wrappers.append(self._bounded_execute)
@@ -73,10 +74,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except ServerUnavailable as why:
             raise self.Database.OperationalError(f"database unavailable ({why})") from None
         try:
-            return super().get_new_connection(conn_params)
+            connection = super().get_new_connection(conn_params)
         except self.Database.errors.ConnectionTimeout:
             watchdog.timed_out(self.alias, self.retry_seconds)
             raise
+        self.query_deadline = self.statement_deadline  # a new session: migrate's lift is gone
+        return connection
 
     def is_usable(self) -> bool:
         with self._bounded(self.ping_deadline):
@@ -92,7 +95,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
 
 def _unbounded_for_migrate(using: str = "default", **_: Any) -> None:
-    """Lift the statement bounds of the connection ``migrate`` uses (see the docstring)."""
+    """Lift the statement bounds of the session ``migrate`` uses (see the docstring)."""
     connection = connections[using]
     if isinstance(connection, DatabaseWrapper) and connection.query_deadline is not None:
         connection.query_deadline = None

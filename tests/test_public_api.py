@@ -55,13 +55,26 @@ def _sources() -> list[tuple[str, str]]:
 
 
 def _private_attribute_reads(text: str) -> list[tuple[int, str, str]]:
-    """Return (line, receiver, name) of every ``receiver._name`` in the module."""
+    """Return (line, receiver, name) of every ``receiver._name`` in the module, spelled
+    directly or through ``getattr``/``hasattr``/``setattr``/``delattr``."""
     found = []
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            if node.attr.startswith("__") and node.attr.endswith("__"):
-                continue  # dunders (__class__, __name__) are the language's, not private
-            found.append((node.lineno, ast.unparse(node.value), node.attr))
+        if isinstance(node, ast.Attribute):
+            receiver, name = ast.unparse(node.value), node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr", "setattr", "delattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            receiver, name = ast.unparse(node.args[0]), node.args[1].value
+        else:
+            continue
+        if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
+            continue  # public, or a dunder (__class__, __name__): the language's, not private
+        found.append((node.lineno, receiver, name))
     return found
 
 
@@ -112,8 +125,14 @@ def test_it_never_names_the_known_private_internals() -> None:
 
 def test_it_catches_what_it_looks_for() -> None:
     """The scans find the patterns they exist for (a scan that cannot fail proves nothing)."""
-    reads = _private_attribute_reads("x = response.headers._store\ny = self._cache\n")
-    assert reads == [(1, "response.headers", "_store"), (2, "self", "_cache")]
+    reads = _private_attribute_reads(
+        "x = response.headers._store\ny = self._cache\nz = getattr(request, '_cached_user', None)\n"
+    )
+    assert sorted(reads) == [
+        (1, "response.headers", "_store"),
+        (2, "self", "_cache"),
+        (3, "request", "_cached_user"),
+    ]
     private = re.compile(r"^\s*(?:from|import)\s+((?!helpdesk\b)[\w.]*\._\w+)", re.MULTILINE)
     assert private.search("from ecs_logging._meta import ECS_VERSION")
     assert not private.search("from helpdesk.monitoring._x import y")

@@ -206,7 +206,7 @@ def test_it_unlocks_through_the_api_for_staff(
 def test_it_reports_active_lockouts_in_the_gauge(alice: Any, clock: FakeClock) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from helpdesk.monitoring.security.metrics import SecurityCollector
+    from helpdesk.monitoring.security.collector import SecurityCollector
 
     for index in range(5):
         token_login("alice", "wrong", f"203.0.113.{60 + index // 5}")

@@ -25,7 +25,7 @@ from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator
 from helpdesk.monitoring.alerting.management.commands.worker import build_worker
 from helpdesk.monitoring.alerting.models import Alert
 from helpdesk.monitoring.security import tls
-from helpdesk.monitoring.security.metrics import SecurityCollector
+from helpdesk.monitoring.security.collector import SecurityCollector
 
 pytestmark = pytest.mark.django_db
 

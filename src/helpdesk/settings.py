@@ -281,7 +281,7 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.system.collector.SystemCollector",
     "helpdesk.monitoring.alerting.collector.AlertingCollector",
     "helpdesk.monitoring.health.collector.HealthCollector",
-    "helpdesk.monitoring.security.metrics.SecurityCollector",
+    "helpdesk.monitoring.security.collector.SecurityCollector",
     "helpdesk.monitoring.metrics.business.BusinessCollector",
     "helpdesk.monitoring.metrics.business.BuildInfoCollector",
 ]

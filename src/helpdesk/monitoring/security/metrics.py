@@ -1,30 +1,18 @@
-"""Security metrics: the event counter (module level, multiprocess-safe) and the scrape-time
-collector for state kept elsewhere.
+"""Security metrics kept by the process (module level, multiprocess-safe).
 
 - ``helpdesk_security_events_total{type}``: security events by OWASP action (a bounded set;
   usernames and IPs never become labels).
-- ``helpdesk_security_lockouts{scope}``: lockouts active now, scope ``ip`` or ``account``
-  (from the shared cache: per process with local memory).
 - ``helpdesk_security_lockout_degraded``: 1 while a live process counts login failures in its
   own memory because the shared cache is unavailable (``store``).
-- ``helpdesk_tls_certificate_expiry_seconds{host}``: seconds until the certificate's notAfter
-  (negative when expired), from the worker's last TLS probe.
-- ``helpdesk_tls_probe_success{host}``: 1 when the last probe completed a verified handshake.
+
+The gauges read at scrape time (lockouts, TLS) are in ``collector.py``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
-from django.db import DatabaseError
-from django.utils import timezone
 from prometheus_client import Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
-from helpdesk.lib import outages
-from helpdesk.monitoring.security.lockout import SCOPES, engine
 
 logger = logging.getLogger(__name__)
 
@@ -39,45 +27,3 @@ LOCKOUT_DEGRADED = Gauge(
     # Any live process degraded means the limits are per process somewhere.
     multiprocess_mode="livemax",
 )
-
-
-class SecurityCollector(Collector):
-    """Yield the lockout and TLS gauges (see the module docstring)."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        lockouts = GaugeMetricFamily(
-            "helpdesk_security_lockouts", "Login lockouts active now.", labels=["scope"]
-        )
-        try:
-            for scope in SCOPES:
-                lockouts.add_metric([scope], len(engine.active_locks(scope)))
-        except Exception as error:
-            logger.warning("lockout gauge skipped: cache unavailable (%s)", type(error).__name__)
-        else:
-            yield lockouts
-        try:
-            yield from self._tls()
-        except DatabaseError as error:
-            outages.report("database", error, source="TLS metrics")
-
-    def _tls(self) -> Iterator[GaugeMetricFamily]:
-        from helpdesk.monitoring.security.models import TlsProbeResult
-
-        rows = list(TlsProbeResult.objects.order_by("host"))
-        expiry = GaugeMetricFamily(
-            "helpdesk_tls_certificate_expiry_seconds",
-            "Seconds until the TLS certificate's notAfter (negative when expired).",
-            labels=["host"],
-        )
-        success = GaugeMetricFamily(
-            "helpdesk_tls_probe_success",
-            "1 when the last TLS probe completed a verified handshake.",
-            labels=["host"],
-        )
-        now = timezone.now()
-        for row in rows:
-            if row.not_after is not None:
-                expiry.add_metric([row.host], (row.not_after - now).total_seconds())
-            success.add_metric([row.host], 1.0 if row.success else 0.0)
-        yield expiry
-        yield success

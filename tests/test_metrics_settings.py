@@ -55,6 +55,7 @@ def test_it_prints_the_metrics_url_and_token_on_start(
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
     capsys: pytest.CaptureFixture[str],
+    db: None,  # the start banner also prints the error tracker's DSN, kept in the database
 ) -> None:
     from django.core import management
 

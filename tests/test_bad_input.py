@@ -311,3 +311,27 @@ def test_it_reads_a_chunked_body_under_the_limit(bob: Any) -> None:
     status, body = _post_chunked(bob, b'{"subject": "Sent in chunks"}')
     assert status == 201
     assert body["subject"] == "Sent in chunks"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b'{"version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "a\\u0000"}}]}',
+    ],
+)
+def test_it_answers_400_for_webhook_json_it_cannot_carry(settings: Any, raw: bytes) -> None:
+    settings.ALERTMANAGER_WEBHOOK_TOKEN = "a" * 40
+    response = Client().post(
+        "/api/v1/monitoring/alerts/alertmanager/",
+        raw,
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer " + "a" * 40,
+    )
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
+
+
+def test_it_takes_json_only(bob: Any) -> None:
+    response = client_for(bob).post("/api/v1/tickets/", {"subject": "a"}, format="multipart")
+    assert response.status_code == 415

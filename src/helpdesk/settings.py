@@ -233,13 +233,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "helpdesk.lib.api.exception_handler",
-    # orjson, refusing what JSON cannot carry (helpdesk.lib.api.JSONParser); forms for the
-    # browsable API.
-    "DEFAULT_PARSER_CLASSES": [
-        "helpdesk.lib.api.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only, parsed by orjson and refusing what JSON cannot carry (helpdesk.lib.api):
+    # form encodings would read a missing boolean as false and cannot carry nested lists.
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.lib.api.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

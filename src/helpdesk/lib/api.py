@@ -33,12 +33,48 @@ MAX_ID = 2**63 - 1
 MAX_JSON_DEPTH = 32
 
 
-class JSONParser(parsers.BaseParser):
-    """Parse a JSON body with orjson; anything JSON cannot faithfully carry is a 400.
+def loads_json(body: bytes) -> Any:
+    """Parse a JSON request body; raise ParseError (a 400) for anything JSON cannot carry.
 
     Refused: NaN and Infinity, numbers that overflow a double (``1e400``), lone surrogates
-    (they cannot be stored as UTF-8), nesting deeper than MAX_JSON_DEPTH. The body's size is
-    bounded before this runs (RequestBodyLimitMiddleware).
+    and NUL characters (neither can be stored in PostgreSQL text or jsonb), nesting deeper
+    than MAX_JSON_DEPTH. orjson itself stops at 1024 levels without using the stack.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise exceptions.ParseError(f"JSON parse error - {error}") from None
+    problem = _unstorable(data)
+    if problem:
+        raise exceptions.ParseError(f"JSON parse error - {problem}")
+    return data
+
+
+def _unstorable(data: Any) -> str | None:
+    # Iterative, so the check itself cannot run out of stack.
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "NUL characters (\\u0000) are not accepted."
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels."
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((child, depth + 1) for child in value.values())
+        else:
+            pending.extend((child, depth + 1) for child in value)
+    return None
+
+
+class JSONParser(parsers.BaseParser):
+    """The API's JSON parser: ``loads_json`` (orjson, refusing what JSON cannot carry).
+
+    The body's size is bounded before this runs (RequestBodyLimitMiddleware).
     """
 
     media_type = "application/json"
@@ -50,26 +86,7 @@ class JSONParser(parsers.BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        try:
-            data = orjson.loads(stream.read())
-        except orjson.JSONDecodeError as error:
-            raise exceptions.ParseError(f"JSON parse error - {error}") from None
-        if _nesting_exceeds(data, MAX_JSON_DEPTH):
-            raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH}.")
-        return data
-
-
-def _nesting_exceeds(data: Any, limit: int) -> bool:
-    # Iterative, so the check itself cannot run out of stack.
-    containers = dict | list
-    pending = [(data, 1)] if isinstance(data, containers) else []
-    while pending:
-        value, depth = pending.pop()
-        if depth > limit:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        pending.extend((child, depth + 1) for child in children if isinstance(child, containers))
-    return False
+        return loads_json(stream.read())
 
 
 def parse_datetime_param(value: str) -> datetime:

@@ -9,6 +9,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from helpdesk.lib.api import MAX_ID, parse_datetime_param
 from helpdesk.tickets.models import Ticket
@@ -33,6 +34,7 @@ class DateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = _UTCDateTimeField
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.NumberFilter):
     """An integer id in 1..MAX_ID: ``1e30``, ``1.5`` or 20 digits are field errors."""
 

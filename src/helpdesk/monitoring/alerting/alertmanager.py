@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +51,10 @@ def _time(value: Any, where: str) -> datetime | None:
         raise PayloadError(f"{where} is not an RFC 3339 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise PayloadError(f"{where} has no time zone")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00: the database could not take it
+        raise PayloadError(f"{where} is out of range once converted to UTC") from None
 
 
 def _strings(value: Any, where: str) -> dict[str, str]:

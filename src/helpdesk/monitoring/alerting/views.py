@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.lib import http
-from helpdesk.lib.api import PayloadTooLarge, datetime_param
+from helpdesk.lib.api import PayloadTooLarge, datetime_param, loads_json
 from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.access import (
     MONITORING_AUTHENTICATION,
@@ -75,9 +74,9 @@ class AlertmanagerWebhookView(APIView):
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return Response({"detail": "The body is not valid JSON."}, status=400)
+            payload = loads_json(body)
+        except exceptions.ParseError as error:
+            return Response({"detail": f"The body is not valid JSON: {error.detail}"}, status=400)
         try:
             alerts = alertmanager.parse_webhook(payload)
         except alertmanager.PayloadError as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -67,11 +68,11 @@ class _Monitoring(APIView):
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("type", str, description="An OWASP action, e.g. authn_login_fail."),
+        OpenApiParameter("type", str, enum=sorted(events.ACTIONS), description="An OWASP action."),
         OpenApiParameter("ip", str, description="Client IP address."),
         OpenApiParameter("user", str, description="A user id, or a username (hashed to match)."),
-        OpenApiParameter("since", str, description="ISO 8601: events at or after."),
-        OpenApiParameter("until", str, description="ISO 8601: events before."),
+        OpenApiParameter("since", datetime, description="ISO 8601: events at or after."),
+        OpenApiParameter("until", datetime, description="ISO 8601: events before."),
     ]
 )
 class SecurityEventListView(_Monitoring, generics.ListAPIView):

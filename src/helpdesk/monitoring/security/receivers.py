@@ -9,6 +9,8 @@
 - ``user_logged_out``: ``session_expired`` with reason ``logout`` (OWASP has no logout name).
 - a user's password, is_staff or is_superuser changing: ``authn_password_change`` /
   ``authz_change``; a membership created, changed or deleted: ``authz_change``.
+- the lockout's shared cache failing or answering again (``store.degraded_changed``):
+  ``sys_monitor_disabled`` / ``sys_monitor_enabled`` and ``helpdesk_security_lockout_degraded``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from helpdesk.monitoring.logging.context import current_request
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.backends import LOCK_ATTRIBUTE
 from helpdesk.monitoring.security.lockout import account_key, engine
+from helpdesk.monitoring.security.metrics import LOCKOUT_DEGRADED
+from helpdesk.monitoring.security.store import degraded_changed
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +166,18 @@ def on_membership_deleted(sender: Any, instance: Any, **_: Any) -> None:
     )
 
 
+def on_lockout_degraded(sender: Any, degraded: bool, alias: str, **_: Any) -> None:
+    LOCKOUT_DEGRADED.set(1 if degraded else 0)
+    if degraded:
+        events.publish(
+            "sys_monitor_disabled",
+            monitor="login_lockout",
+            reason=f"cache {alias} unavailable: counting per process",
+        )
+    else:
+        events.publish("sys_monitor_enabled", monitor="login_lockout", reason=f"cache {alias}")
+
+
 def connect() -> None:
     """Connect every receiver (idempotent: dispatch_uid)."""
     from helpdesk.accounts.models import Membership
@@ -175,3 +191,4 @@ def connect() -> None:
     pre_save.connect(on_membership_pre_save, sender=Membership, dispatch_uid="security.m_pre")
     post_save.connect(on_membership_post_save, sender=Membership, dispatch_uid="security.m_post")
     post_delete.connect(on_membership_deleted, sender=Membership, dispatch_uid="security.m_del")
+    degraded_changed.connect(on_lockout_degraded, dispatch_uid="security.lockout_degraded")

@@ -13,8 +13,9 @@ answers from this process's memory instead:
   attacker gets at most N times SECURITY_LOGIN_FAILURE_LIMIT attempts per window, not more.
   What the stand-in recorded is not copied back (it expires by itself); lockouts kept in Redis
   hold again once it answers;
-- entering and leaving that mode publishes ``sys_monitor_disabled`` / ``sys_monitor_enabled``
-  and sets ``helpdesk_security_lockout_degraded``; each failed call is reported to
+- entering and leaving that mode sends ``degraded_changed``: ``receivers`` publishes
+  ``sys_monitor_disabled`` / ``sys_monitor_enabled`` and sets
+  ``helpdesk_security_lockout_degraded``; each failed call is reported to
   ``helpdesk.lib.outages`` (one log line per interval).
 """
 
@@ -30,11 +31,15 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from helpdesk.lib import outages
 
 logger = logging.getLogger(__name__)
+
+# Sent with ``degraded`` (True when a process enters the stand-in mode, False when it leaves)
+# and ``alias``; ``receivers`` turns it into the security event and the gauge.
+degraded_changed = Signal()
 
 
 class FailoverCache:
@@ -70,13 +75,13 @@ class FailoverCache:
             self._retry_at = time.monotonic() + float(settings.SECURITY_CACHE_RETRY_SECONDS)
             entering, self.degraded = not self.degraded, True
         if entering:
-            _announce(True, self.alias)
+            degraded_changed.send(FailoverCache, degraded=True, alias=self.alias)
 
     def _recovered(self) -> None:
         with self._lock:
             leaving, self.degraded = self.degraded, False
         if leaving:
-            _announce(False, self.alias)
+            degraded_changed.send(FailoverCache, degraded=False, alias=self.alias)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._call("get", key, default)
@@ -96,21 +101,6 @@ class FailoverCache:
 
     def delete_many(self, keys: Iterable[str]) -> None:
         self._call("delete_many", list(keys))
-
-
-def _announce(degraded: bool, alias: str) -> None:
-    from helpdesk.monitoring.security import events
-    from helpdesk.monitoring.security.metrics import LOCKOUT_DEGRADED
-
-    LOCKOUT_DEGRADED.set(1 if degraded else 0)
-    if degraded:
-        events.publish(
-            "sys_monitor_disabled",
-            monitor="login_lockout",
-            reason=f"cache {alias} unavailable: counting per process",
-        )
-    else:
-        events.publish("sys_monitor_enabled", monitor="login_lockout", reason=f"cache {alias}")
 
 
 _failovers: dict[str, FailoverCache] = {}

@@ -54,6 +54,7 @@ def start() -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("seed_demo")
     call_command("bootstrap_admin")
+    call_command("probe_account")
     from helpdesk.monitoring.errors.server import platform_project
     from helpdesk.monitoring.metrics import multiprocess
 
@@ -71,6 +72,7 @@ def start() -> int:
         f"  DB stats     {base}/api/v1/monitoring/database/ (staff) or `helpdesk db-stats`\n"
         f"  System       {base}/api/v1/monitoring/system/ (staff) or `helpdesk system-check`\n"
         f"  Alerts       {base}/api/v1/monitoring/alerts/ (staff)\n"
+        f"  SLOs         {base}/api/v1/monitoring/slo/ (staff) or `helpdesk slo report`\n"
         f"  Health       {base}/health/live  {base}/health/ready  {base}/health/ (details: staff)\n"
         f"  Metrics      {base}/metrics  (Authorization: Bearer {settings.METRICS_TOKEN})\n"
         f"  Errors DSN   {platform_project().dsn(base)}\n"

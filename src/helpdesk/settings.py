@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.security",
     "helpdesk.monitoring.metrics",
     "helpdesk.monitoring.errors",
+    "helpdesk.monitoring.probes",
+    "helpdesk.monitoring.slo",
 ]
 
 MIDDLEWARE = [
@@ -280,6 +282,7 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.security.collector.SecurityCollector",
     "helpdesk.monitoring.metrics.business.BusinessCollector",
     "helpdesk.monitoring.metrics.business.BuildInfoCollector",
+    "helpdesk.monitoring.probes.collector.ProbeCollector",
 ]
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
@@ -341,6 +344,24 @@ ALERT_RESOLVE_AFTER_GOOD = env_int("ALERT_RESOLVE_AFTER_GOOD", 2, minimum=1)
 ALERT_THRESHOLDS = env_str("ALERT_THRESHOLDS")
 WORKER_DELIVERY_INTERVAL_SECONDS = env_float("WORKER_DELIVERY_INTERVAL_SECONDS", 1.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 60.0)
+
+# Synthetic probes (helpdesk.monitoring.probes, run by the worker; docs/slo.md): the public
+# URL they call, how often, each request's deadline, which probes, the journey's account.
+PROBE_BASE_URL = env_str("PROBE_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+PROBE_INTERVAL_SECONDS = env_float("PROBE_INTERVAL_SECONDS", 30.0)
+PROBE_TIMEOUT_SECONDS = env_float("PROBE_TIMEOUT_SECONDS", 5.0)
+PROBE_CHECKS = env_list("PROBE_CHECKS", ["ready", "login", "journey"])
+PROBE_USERNAME = env_str("PROBE_USERNAME", "synthetic-probe")
+PROBE_PASSWORD = env_str("PROBE_PASSWORD")
+if unknown_probes := set(PROBE_CHECKS) - {"ready", "login", "journey"}:
+    raise ImproperlyConfigured(f"PROBE_CHECKS: unknown probes {sorted(unknown_probes)}")
+
+# Service level objectives (helpdesk.monitoring.slo; docs/slo.md): another SLO file than the
+# shipped one, how often the worker samples the app's request counters for the embedded
+# SLIs, and where `helpdesk slo report` and the API read SLIs (Prometheus's HTTP API) when set.
+SLO_FILE = env_str("SLO_FILE")
+SLO_SAMPLE_SECONDS = env_float("SLO_SAMPLE_SECONDS", 60.0)
+PROMETHEUS_URL = env_str("PROMETHEUS_URL").rstrip("/")
 
 # Health checks (helpdesk.monitoring.health, docs/health.md): /health/live, /health/ready,
 # /health/. Checks are configured here in code; thresholds, deadlines and the token come from

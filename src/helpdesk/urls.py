@@ -11,6 +11,7 @@ from helpdesk.accounts.api import TokenView
 from helpdesk.monitoring.database.views import DatabaseReportView
 from helpdesk.monitoring.errors import views as errors_views
 from helpdesk.monitoring.metrics.views import metrics_view
+from helpdesk.monitoring.slo.views import SloReportView
 from helpdesk.monitoring.system.views import SystemReportView
 from helpdesk.tickets.views import TicketViewSet
 
@@ -23,6 +24,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("analytics/", include("helpdesk.monitoring.browser.urls")),
     path("monitoring/database/", DatabaseReportView.as_view(), name="monitoring-database"),
     path("monitoring/system/", SystemReportView.as_view(), name="monitoring-system"),
+    path("monitoring/slo/", SloReportView.as_view(), name="monitoring-slo"),
     path("monitoring/security/", include("helpdesk.monitoring.security.urls")),
     path("monitoring/errors/", include("helpdesk.monitoring.errors.urls")),
     path("monitoring/", include("helpdesk.monitoring.alerting.urls")),

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from helpdesk.accounts.models import STAFF_ROLES, Membership, Organization
@@ -81,14 +81,23 @@ def visible_tickets(user: AnyUser, access: Access | None = None) -> QuerySet[Tic
     return qs.filter(Q(organization_id__in=access.staff_org_ids) | Q(requester_id=user.pk))
 
 
-def sla_due(organization: Organization, priority: str, created_at: datetime) -> datetime:
-    """Return when a ticket of ``priority`` must be resolved, from the org's SLA policy."""
+def _policy_minutes(organization: Organization, priority: str) -> tuple[int, int]:
+    """Return (first response, resolution) minutes of the org's SLA policy for ``priority``."""
     policy = SLAPolicy.objects.filter(organization=organization, priority=priority).first()
     if policy is not None:
-        minutes = policy.resolution_minutes
-    else:
-        minutes = settings.HELPDESK_DEFAULT_SLA_MINUTES[priority][1]
-    return created_at + timedelta(minutes=minutes)
+        return policy.first_response_minutes, policy.resolution_minutes
+    first, resolution = settings.HELPDESK_DEFAULT_SLA_MINUTES[priority]
+    return first, resolution
+
+
+def sla_due(organization: Organization, priority: str, created_at: datetime) -> datetime:
+    """Return when a ticket of ``priority`` must be resolved, from the org's SLA policy."""
+    return created_at + timedelta(minutes=_policy_minutes(organization, priority)[1])
+
+
+def first_response_due(organization: Organization, priority: str, created_at: datetime) -> datetime:
+    """Return when a ticket of ``priority`` must have its first response."""
+    return created_at + timedelta(minutes=_policy_minutes(organization, priority)[0])
 
 
 def _check_assignee(organization: Organization, assignee: Any) -> None:
@@ -147,6 +156,9 @@ def create_ticket(user: AnyUser, access: Access, **fields: Any) -> Ticket:
         requester=requester,
         created_at=now,
         sla_due_at=sla_due(organization, fields.get("priority", "normal"), now),
+        first_response_due_at=first_response_due(
+            organization, fields.get("priority", "normal"), now
+        ),
         **fields,
     )
     _record(ticket, user, TicketEvent.Kind.CREATED, "", ticket.status)
@@ -207,6 +219,9 @@ def update_ticket(ticket: Ticket, user: AnyUser, access: Access, **fields: Any) 
             ticket, user, TicketEvent.Kind.PRIORITY_CHANGED, ticket.priority, fields["priority"]
         )
         ticket.sla_due_at = sla_due(ticket.organization, fields["priority"], ticket.created_at)
+        ticket.first_response_due_at = first_response_due(
+            ticket.organization, fields["priority"], ticket.created_at
+        )
     for name, value in fields.items():
         setattr(ticket, name, value)
     ticket.save()
@@ -238,3 +253,23 @@ __all__ = [
     "update_ticket",
     "visible_tickets",
 ]
+
+
+def first_response_outcomes(since: datetime | None, until: datetime) -> tuple[int, int]:
+    """Return (met, missed) first responses whose outcome became known in (since, until].
+
+    A response is met when it came by ``first_response_due_at``, known when it came; it is
+    missed when it came late or not at all, known at the due time. With ``since`` None every
+    outcome up to ``until`` counts (the cumulative counter of /metrics).
+    """
+    lower: dict[str, datetime] = {} if since is None else {"__gt": since}
+    responded = {f"first_response_at{k}": v for k, v in lower.items()}
+    due = {f"first_response_due_at{k}": v for k, v in lower.items()}
+    met = Q(first_response_at__lte=F("first_response_due_at"), **responded) & Q(
+        first_response_at__lte=until
+    )
+    missed = Q(first_response_due_at__lte=until, **due) & (
+        Q(first_response_at=None) | Q(first_response_at__gt=F("first_response_due_at"))
+    )
+    row = Ticket.objects.aggregate(met=Count("pk", filter=met), missed=Count("pk", filter=missed))
+    return row["met"], row["missed"]

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from helpdesk.monitoring.alerting.evaluator import Observation
-from helpdesk.monitoring.alerting.sources import default_registry, quantile
+from helpdesk.monitoring.alerting.sources import quantile
+from helpdesk.monitoring.metrics.reading import app_registry
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class WebVitalsSource:
     def __init__(
         self,
         thresholds: Mapping[str, float],
-        registry: Callable[[], Any] = default_registry,
+        registry: Callable[[], Any] = app_registry,
         window_seconds: float = 900.0,
     ) -> None:
         self.thresholds = thresholds

@@ -30,6 +30,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from helpdesk.monitoring.slo import burn, spec
+from helpdesk.monitoring.slo import rules as slo_rules
+
 logger = logging.getLogger(__name__)
 
 # Rule files under deploy/prometheus/rules/: file stem -> header comment.
@@ -46,6 +49,8 @@ RULE_FILES: dict[str, str] = {
     "spikes per project.",
     "browser": "What visitors' browsers measure (helpdesk.monitoring.browser): Core Web Vitals "
     "by page route, judged at the 75th percentile as web.dev does.",
+    "slo": "Service level objectives (their burn rates, from slo_recording.yml) and the "
+    "synthetic probes of the public URL.",
 }
 
 RUNBOOKS = "docs/runbooks"
@@ -73,6 +78,8 @@ class Signal:
     description: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     comment: str = ""
+    # Extra arguments of the source factory, after the thresholds (e.g. an SLO's name).
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,8 +210,47 @@ def render(template: str, values: Mapping[str, float]) -> str:
 
 
 def all_alerts() -> list[AlertDef]:
-    """Return every catalogued alert."""
-    return list(ALERTS)
+    """Return every catalogued alert: ``ALERTS`` and ErrorBudgetBurn of the SLO file."""
+    return [*ALERTS, error_budget_burn()]
+
+
+BURN_FACTORS = {f"factor_{alert.long}": alert.factor for alert in burn.BURN_ALERTS}
+
+
+def error_budget_burn() -> AlertDef:
+    """Return ErrorBudgetBurn: four multiwindow burn-rate signals per SLO of the SLO file."""
+    signals = []
+    for slo in spec.slos():
+        for alert in burn.BURN_ALERTS:
+            factor = "{factor_" + alert.long + "}"
+            signals.append(
+                Signal(
+                    name=f"{slo.name}_{alert.long}",
+                    expr=slo_rules.burn_expr(slo, alert, factor),
+                    source="helpdesk.monitoring.alerting.slo_rules.burn_rate",
+                    args=(slo.name, alert.long),
+                    severity=alert.severity,
+                    summary=slo_rules.summary(slo, alert),
+                    description=slo_rules.description(
+                        slo, alert, "{{ $value | humanize }}", factor
+                    ),
+                    labels=slo_rules.labels(slo, alert),
+                )
+            )
+    return AlertDef(
+        name="ErrorBudgetBurn",
+        severity="critical",
+        service="slo",
+        summary="An SLO burns its error budget too fast",
+        meaning="an SLO's error ratio over a long and a short window is above the factor "
+        "times its budget: {factor_1h}x over 1h and 5m or {factor_6h}x over 6h and 30m "
+        "(critical, pages), {factor_1d}x over 1d and 2h or {factor_3d}x over 3d and 6h "
+        "(warning, a ticket); one signal per SLO and window pair (docs/slo.md)",
+        group=("slo", "helpdesk-slo"),
+        for_="2m",
+        thresholds=BURN_FACTORS,
+        signals=tuple(signals),
+    )
 
 
 def embedded_rules(overrides: Mapping[str, Mapping[str, float]] | None = None) -> list[Any]:
@@ -226,7 +272,7 @@ def embedded_rules(overrides: Mapping[str, Mapping[str, float]] | None = None) -
                 Rule(
                     name=alert.name,
                     severity=signal.severity or alert.severity,
-                    source=factory(values),
+                    source=factory(values, *signal.args),
                     summary=render(alert.summary, values),
                     for_seconds=seconds(for_of(alert, signal, overrides)),
                     static_labels=labels,
@@ -1027,6 +1073,40 @@ ALERTS: tuple[AlertDef, ...] = (
                 description="The 75th percentile of {{ $labels.metric }} on "
                 '{{ $labels.route }} is {{ $value | printf "%.3g" }} over the last 15 minutes '
                 "(poor above {lcp} s for LCP, {inp} s for INP, {cls} for CLS).",
+            ),
+        ),
+    ),
+    # ---- synthetic probes ----------------------------------------------------------------
+    AlertDef(
+        name="ProbeFailing",
+        severity="critical",
+        service="probes",
+        summary="Synthetic probes of the public URL fail",
+        meaning="a synthetic probe of the public URL (readiness, login page, the ticket "
+        "journey) failed {failures} times in a row, or a blackbox_exporter probe fails for "
+        "1 min; one alert per incident, naming the failing probes and phases",
+        group=("slo", "helpdesk-probes"),
+        for_="0m",
+        thresholds={"failures": 3},
+        signals=(
+            Signal(
+                name="app",
+                expr="max by (job) (helpdesk_probe_consecutive_failures) >= {failures}",
+                source="helpdesk.monitoring.alerting.sources.probe_failing",
+                summary="The synthetic probes of {{ $labels.job }} fail",
+                description="A synthetic probe of {{ $labels.job }} failed {{ $value }} times "
+                "in a row (threshold {failures}); probe_success and "
+                "probe_duration_seconds{phase} name the probe and the phase.",
+            ),
+            Signal(
+                name="blackbox",
+                only="blackbox_exporter runs in the scaled setup; the embedded path has the "
+                "app's own probes",
+                for_="1m",
+                expr='min by (job) (probe_success{job="blackbox"}) == 0',
+                summary="blackbox_exporter's probes of the app fail",
+                description="A blackbox_exporter probe of the app has failed for a minute "
+                "(probe_success = {{ $value }}).",
             ),
         ),
     ),

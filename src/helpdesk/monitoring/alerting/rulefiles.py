@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from helpdesk.monitoring.alerting import catalogue
+from helpdesk.monitoring.slo import rules as slo_rules
+from helpdesk.monitoring.slo import spec
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def _dump(comment: str, groups: list[dict[str, Any]]) -> str:
-    body = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=1000)
+def _dump(comment: str, document: dict[str, Any]) -> str:
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1000)
     lines = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
     return HEADER + lines + body
 
@@ -108,7 +110,7 @@ def render(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[s
     files = {}
     groups = catalogue.prometheus_groups(overrides)
     for stem, comment in catalogue.RULE_FILES.items():
-        files[f"{stem}.yml"] = _dump(comment, groups.pop(stem, []))
+        files[f"{stem}.yml"] = _dump(comment, {"groups": groups.pop(stem, [])})
     if groups:
         raise ValueError(f"alerts in groups without a rule file: {sorted(groups)}")
     recording = [
@@ -116,9 +118,26 @@ def render(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[s
         for name, rules in RECORDING.items()
     ]
     files["recording.yml"] = _dump(
-        "Recording rules shared by the alerts and dashboards.", recording
+        "Recording rules shared by the alerts and dashboards.", {"groups": recording}
+    )
+    files["slo_recording.yml"] = _dump(
+        "Per SLO of the SLO file (src/helpdesk/monitoring/slo/slos.yml, docs/slo.md): the\n"
+        "share of bad events over each burn-rate window and the SLO's own window.",
+        {"groups": slo_rules.recording_groups(spec.slos())},
     )
     return files
+
+
+def render_tests(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, str]:
+    """Return the generated promtool test files (every burn-rate alert at its thresholds)."""
+    burn_alert = catalogue.error_budget_burn()
+    factors = catalogue.thresholds(burn_alert, overrides)
+    tests = slo_rules.promtool_tests(
+        spec.slos(), {k.removeprefix("factor_"): v for k, v in factors.items()}, "../rules/slo.yml"
+    )
+    comment = "promtool tests of ErrorBudgetBurn: each SLO's four burn-rate signals fire just\n"
+    comment += "over their factor on both windows and stay silent just under on either."
+    return {"slo_test.yml": _dump(comment, tests)}
 
 
 # ---- documentation ------------------------------------------------------------------------

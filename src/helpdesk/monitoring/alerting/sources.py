@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.monitoring import system
 from helpdesk.monitoring.alerting.evaluator import Observation
 from helpdesk.monitoring.health.runner import readiness_statuses
+from helpdesk.monitoring.metrics.reading import app_registry
+from helpdesk.monitoring.probes import runner
+from helpdesk.monitoring.probes.models import ProbeRun
 
 T = TypeVar("T")
 Thresholds = Mapping[str, float]
@@ -150,29 +152,6 @@ def disk_space_low(values: Thresholds) -> SystemSource:
     return SystemSource("disk", values["free_ratio"])
 
 
-def default_registry() -> Any:
-    """Return the registry holding the web processes' HTTP metrics.
-
-    The web server's workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR (by
-    default ``$HELPDESK_DATA_DIR/prometheus-multiproc``, set by gunicorn's configuration);
-    when that folder exists the worker reads it with a fresh registry. Otherwise this
-    process's default registry (single-process setups, tests).
-    """
-    import os
-
-    import prometheus_client
-
-    from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, folder
-
-    path = folder(settings.DATA_DIR)
-    if os.path.isdir(path):
-        # The reader locks the folder against the compaction of dead workers' files.
-        registry = prometheus_client.CollectorRegistry()
-        registry.register(MultiProcessReader(path))
-        return registry
-    return prometheus_client.REGISTRY
-
-
 _HISTOGRAM = "http_server_request_duration_seconds"
 
 
@@ -180,7 +159,7 @@ class HttpWindow:
     """Readings of the HTTP duration histogram, to compute figures over a sliding window."""
 
     def __init__(
-        self, registry: Callable[[], Any] = default_registry, window_seconds: float = 300.0
+        self, registry: Callable[[], Any] = app_registry, window_seconds: float = 300.0
     ) -> None:
         self.registry = registry
         self.window = window_seconds
@@ -364,3 +343,38 @@ def dead_letters(values: Thresholds) -> DeliveryFailingSource:
 def outbox_backlog(values: Thresholds) -> OutboxBacklogSource:
     """NotificationDeliveryFailing (backlog)."""
     return OutboxBacklogSource(values["backlog_seconds"])
+
+
+class ProbeFailingSource:
+    """The synthetic probes: one instance for all of them, so an outage is one alert."""
+
+    def __init__(self, failures: float) -> None:
+        self.failures = failures
+
+    def observe(self, now: float) -> list[Observation]:
+        failing = []
+        worst = 0
+        for probe in runner.PROBES:
+            count = runner.consecutive_failures(probe)
+            worst = max(worst, count)
+            if count >= self.failures:
+                last = ProbeRun.objects.filter(probe=probe).first()
+                where = f"{last.failed_phase}: {last.error}" if last else "no run"
+                failing.append(f"{probe} ({count} in a row, {where})")
+        return [
+            Observation(
+                instance="probes",
+                bad=bool(failing),
+                annotations={
+                    "description": "Failing synthetic probes: " + "; ".join(failing)
+                    if failing
+                    else "Every synthetic probe passes."
+                },
+                value=worst,
+            )
+        ]
+
+
+def probe_failing(values: Thresholds) -> ProbeFailingSource:
+    """ProbeFailing (app): a probe failed ``failures`` times in a row."""
+    return ProbeFailingSource(values["failures"])

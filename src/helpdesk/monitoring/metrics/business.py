@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from helpdesk import __version__
 from helpdesk.accounts.models import ApiToken
 from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.services import first_response_outcomes
 from helpdesk.tickets.states import Status
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,16 @@ def collect_business(top: int) -> list[Metric]:
     for (org, state), value in sorted(breached.items()):
         sla.add_metric([org, state], value)
     out.append(sla)
+    met, missed = first_response_outcomes(None, timezone.now())
+    outcomes = CounterMetricFamily(
+        "helpdesk_tickets_first_response",
+        "First responses by outcome against the SLA policy: met (in time), missed (late or "
+        "none by the due time). The first-response SLO's events.",
+        labels=["outcome"],
+    )
+    outcomes.add_metric(["met"], met)
+    outcomes.add_metric(["missed"], missed)
+    out.append(outcomes)
     out.append(
         _histogram(
             "helpdesk_ticket_resolution_seconds",

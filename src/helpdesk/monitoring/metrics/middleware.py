@@ -26,6 +26,7 @@ from time import perf_counter
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from helpdesk.lib.synthetic import is_synthetic
 from helpdesk.monitoring.metrics.instruments import (
     ACTIVE_REQUESTS,
     DB_QUERIES_PER_REQUEST,
@@ -68,7 +69,8 @@ class MetricsMiddleware:
         self.slow = settings.SLOW_REQUEST_SECONDS
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(self.exclude):
+        # Health probes, scrapes and the synthetic probes' requests are not user traffic.
+        if request.path_info.startswith(self.exclude) or is_synthetic(request):
             return self.get_response(request)
         start = perf_counter()
         timing = RequestTiming()

@@ -182,9 +182,12 @@ class Command(BaseCommand):
             channel=rng.choice(list(Channel)),
             created_at=created,
             sla_due_at=created + timedelta(minutes=resolve),
+            first_response_due_at=created + timedelta(minutes=first),
         )
         if status != Status.NEW:
-            responded = created + timedelta(minutes=rng.randint(1, first * 2))
+            # Late tickets were often answered late too (the first-response SLO's misses).
+            took = rng.randint(first + 1, first * 2) if late else rng.randint(1, first)
+            responded = created + timedelta(minutes=took)
             ticket.first_response_at = min(responded, max(created, now - timedelta(minutes=1)))
         if status in (Status.RESOLVED, Status.CLOSED):
             took = rng.randint(resolve + 1, resolve * 3) if late else rng.randint(5, resolve)

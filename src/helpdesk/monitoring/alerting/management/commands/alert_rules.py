@@ -40,6 +40,8 @@ class Command(BaseCommand):
         output: Path = options["output"]
         files = {output / name: text for name, text in rulefiles.render().items()}
         if output.resolve() == DEFAULT_OUTPUT and (ROOT / "docs").is_dir():
+            tests = output.parent / "tests"
+            files.update({tests / name: text for name, text in rulefiles.render_tests().items()})
             files.update(rulefiles.render_docs(ROOT))
         stale = []
         for path, text in files.items():

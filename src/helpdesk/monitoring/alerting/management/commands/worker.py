@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.db import DatabaseError
 from helpdesk.monitoring.alerting import channels, delivery, rules, services, spool
 from helpdesk.monitoring.alerting.evaluator import Evaluator
 from helpdesk.monitoring.alerting.worker import Job, Worker
+from helpdesk.monitoring.probes import runner as probe_runner
+from helpdesk.monitoring.slo import embedded as slo_embedded
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,11 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
     from helpdesk.monitoring.security.models import purge_expired_events
     from helpdesk.monitoring.security.tls import probe_configured
 
+    # The SLOs' embedded SLIs (the request counters' increments) and the synthetic probes.
+    sampler = slo_embedded.Sampler()
+    jobs.append(Job("slo-sample", settings.SLO_SAMPLE_SECONDS, lambda: sampler.sample(time.time())))
+    if settings.PROBE_CHECKS:
+        jobs.append(Job("probes", settings.PROBE_INTERVAL_SECONDS, probe_runner.run_configured))
     if settings.SECURITY_TLS_HOSTS:
         jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
     jobs.append(Job("security-purge", 24 * 3600.0, purge_expired_events))

@@ -75,10 +75,24 @@ def running(env: dict[str, str]) -> Iterator[str]:
         yield server.base
 
 
-def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:
-    """Return (requests/s, p99 ms, non-2xx/3xx responses) of a wrk run."""
+def wrk(
+    url: str, duration: int, connections: int, script: Path | None = None
+) -> tuple[float, float, int]:
+    """Return (requests/s, p99 ms, non-2xx/3xx responses) of a wrk run (``script``: a Lua
+    request script)."""
+    extra = ["-s", str(script)] if script is not None else []
     out = subprocess.run(
-        [WRK, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "15s", url],
+        [
+            WRK,
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "15s",
+            *extra,
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from helpdesk.monitoring.errors import grouping, metrics, sourcemaps
@@ -215,45 +214,103 @@ def _bucket_hour(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
-def _count_hour(issue_id: int, hour: datetime, limit: int) -> bool:
-    """Count the event in its hour; returns True when it is kept as a sample."""
-    row = IssueHour.objects.filter(issue_id=issue_id, hour=hour)
-    if limit > 0 and row.filter(sampled__lt=limit).update(
-        count=F("count") + 1, sampled=F("sampled") + 1
-    ):
-        return True
-    if row.update(count=F("count") + 1):
-        return False
-    try:
-        with transaction.atomic():
-            IssueHour.objects.create(issue_id=issue_id, hour=hour, count=1, sampled=min(1, limit))
-        return limit > 0
-    except IntegrityError:  # another process created the hour first
-        return _count_hour(issue_id, hour, limit)
+def _sql(template: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(template, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def _at(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+_JSON = models.JSONField()
+
+
+def _json(value: Any) -> Any:
+    return _JSON.get_db_prep_value(value, connection)
+
+
+def _upsert_issue(
+    project: Project,
+    facts: grouping.Grouping,
+    *,
+    level: str,
+    release: str,
+    environment: str,
+    now: datetime,
+) -> tuple[int, int, str, str, Any]:
+    """Create the issue or count one more event; returns (id, event_count, status,
+    last_release, environments). event_count 1 means it was just created."""
+    table = ErrorIssue._meta.db_table
+    rows = _sql(
+        f"INSERT INTO {table} (project_id, fingerprint, title, culprit, level, first_seen, "  # noqa: S608 - table names from the models
+        "last_seen, event_count, user_count, releases, environments, last_release, status, "
+        "resolved_in_release, regression_count) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, 1, 0, %s, %s, %s, %s, '', 0) "
+        f"ON CONFLICT (project_id, fingerprint) DO UPDATE SET "
+        f"event_count = {table}.event_count + 1, last_seen = excluded.last_seen "
+        "RETURNING id, event_count, status, last_release, environments",
+        [
+            project.pk,
+            facts.fingerprint,
+            facts.title,
+            facts.culprit,
+            level,
+            _at(now),
+            _at(now),
+            _json([release] if release else []),
+            _json([environment] if environment else []),
+            release,
+            Status.UNRESOLVED,
+        ],
+    )
+    issue_id, count, status, last_release, environments = rows[0]
+    return issue_id, count, status, last_release, environments
+
+
+def _count_hour(issue_id: int, hour: datetime) -> int:
+    """Count the event in its hour; returns the hour's count including it."""
+    table = IssueHour._meta.db_table
+    rows = _sql(
+        f"INSERT INTO {table} (issue_id, hour, count) VALUES (%s, %s, 1) "  # noqa: S608
+        f"ON CONFLICT (issue_id, hour) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+        [issue_id, _at(hour)],
+    )
+    return int(rows[0][0])
 
 
 def _count_minute(project: Project, now: datetime) -> None:
-    minute = now.replace(second=0, microsecond=0)
-    row = ProjectMinute.objects.filter(project=project, minute=minute)
-    if row.update(count=F("count") + 1):
-        return
-    try:
-        with transaction.atomic():
-            ProjectMinute.objects.create(project=project, minute=minute, count=1)
-    except IntegrityError:
-        row.update(count=F("count") + 1)
+    table = ProjectMinute._meta.db_table
+    _sql(
+        f"INSERT INTO {table} (project_id, minute, count) VALUES (%s, %s, 1) "  # noqa: S608
+        f"ON CONFLICT (project_id, minute) DO UPDATE SET count = {table}.count + 1",
+        [project.pk, _at(now.replace(second=0, microsecond=0))],
+    )
+
+
+def _new_user(issue_id: int, user: str) -> bool:
+    """Remember an affected user of the issue; returns True the first time."""
+    table = IssueUser._meta.db_table
+    return bool(
+        _sql(
+            f"INSERT INTO {table} (issue_id, user_hash) VALUES (%s, %s) "  # noqa: S608
+            "ON CONFLICT (issue_id, user_hash) DO NOTHING RETURNING id",
+            [issue_id, user],
+        )
+    )
 
 
 def _reopen(issue: ErrorIssue, release: str, now: datetime) -> bool:
-    """Reopen a resolved or expired-ignored issue when this event says so; True: regression."""
+    """Reopen a resolved or expired-ignored issue (read after this event was counted) when
+    this event says so; True: regression."""
     status = issue.status
     if status == Status.UNRESOLVED:
         return False
     claim = ErrorIssue.objects.filter(pk=issue.pk, status=status)
     if status == Status.IGNORED:
         expired = (issue.ignored_until is not None and issue.ignored_until <= now) or (
-            issue.ignored_until_count is not None
-            and issue.event_count + 1 >= issue.ignored_until_count
+            issue.ignored_until_count is not None and issue.event_count >= issue.ignored_until_count
         )
         if expired:
             claim.update(status=Status.UNRESOLVED, ignored_until=None, ignored_until_count=None)
@@ -272,10 +329,10 @@ def _reopen(issue: ErrorIssue, release: str, now: datetime) -> bool:
     return reopened == 1
 
 
-def _remember(issue: ErrorIssue, release: str, environment: str) -> None:
+def _remember(issue_id: int, release: str, environment: str) -> None:
     # Rare (a new release or environment): a read-modify-write under the row lock.
     with transaction.atomic():
-        locked = ErrorIssue.objects.select_for_update().get(pk=issue.pk)
+        locked = ErrorIssue.objects.select_for_update().get(pk=issue_id)
         changed = []
         for field, value in (("releases", release), ("environments", environment)):
             seen = getattr(locked, field)
@@ -308,41 +365,75 @@ def store(
     level = str(event["level"])
     release = _text(event.get("release"), 200)
     environment = _text(event.get("environment"), 64)
-    issue, created = ErrorIssue.objects.get_or_create(
-        project=project,
-        fingerprint=facts.fingerprint,
-        defaults={
-            "title": facts.title,
-            "culprit": facts.culprit,
-            "level": level,
-            "first_seen": now,
-            "last_seen": now,
-            "event_count": 1,
-            "releases": [release] if release else [],
-            "environments": [environment] if environment else [],
-            "last_release": release,
-        },
-    )
-    regressed = False
-    if not created:
-        ErrorIssue.objects.filter(pk=issue.pk).update(
-            event_count=F("event_count") + 1, last_seen=Greatest(F("last_seen"), now)
+    with transaction.atomic():
+        _commit_asynchronously()
+        issue_id, created, regressed, sampled = _write(
+            event,
+            project,
+            facts,
+            data=data,
+            level=level,
+            release=release,
+            environment=environment,
+            source=source,
+            user=user,
+            now=now,
         )
-        regressed = _reopen(issue, release, now)
-        if (
-            (release and release not in issue.releases)
-            or (environment and environment not in issue.environments)
-            or (release and release != issue.last_release)
-        ):
-            _remember(issue, release, environment)
-    if user:
-        _, new_user = IssueUser.objects.get_or_create(issue=issue, user_hash=user)
-        if new_user:
-            ErrorIssue.objects.filter(pk=issue.pk).update(user_count=F("user_count") + 1)
-    sampled = _count_hour(issue.pk, _bucket_hour(now), settings.ERRORS_SAMPLES_PER_HOUR)
+    metrics.EVENTS.labels(project.slug, level, source).inc()
+    if created:
+        metrics.ISSUES_NEW.labels(project.slug).inc()
+        logger.info("new error issue %s in %s: %s", issue_id, project.slug, facts.title)
+    if regressed:
+        metrics.ISSUES_REGRESSED.labels(project.slug).inc()
+        logger.warning("error issue %s regressed in %s: %s", issue_id, project.slug, facts.title)
+    return Outcome(event["event_id"], issue_id, created, regressed, sampled)
+
+
+def _commit_asynchronously() -> None:
+    # One event is not worth a disk flush: on PostgreSQL the ingestion transaction commits
+    # without waiting for its WAL to reach the disk (synchronous_commit off for this
+    # transaction only). A database crash can lose the last fraction of a second of events,
+    # never corrupt anything; every other write of the app keeps the server's setting.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _write(
+    event: dict[str, Any],
+    project: Project,
+    facts: grouping.Grouping,
+    *,
+    data: str,
+    level: str,
+    release: str,
+    environment: str,
+    source: str,
+    user: str | None,
+    now: datetime,
+) -> tuple[int, bool, bool, bool]:
+    """Write one event's rows in the caller's transaction; returns (issue id, created,
+    regressed, sampled)."""
+    issue_id, count, status, last_release, environments = _upsert_issue(
+        project, facts, level=level, release=release, environment=environment, now=now
+    )
+    created = count == 1
+    regressed = False
+    if isinstance(environments, str):  # SQLite answers JSON as text
+        environments = json.loads(environments)
+    if not created and status != Status.UNRESOLVED:
+        regressed = _reopen(ErrorIssue.objects.get(pk=issue_id), release, now)
+    if not created and (
+        (release and release != last_release)
+        or (environment and environment not in (environments or []))
+    ):
+        _remember(issue_id, release, environment)
+    if user and _new_user(issue_id, user):
+        ErrorIssue.objects.filter(pk=issue_id).update(user_count=F("user_count") + 1)
+    sampled = _count_hour(issue_id, _bucket_hour(now)) <= settings.ERRORS_SAMPLES_PER_HOUR
     if sampled:
         ErrorEvent.objects.create(
-            issue=issue,
+            issue_id=issue_id,
             event_id=event["event_id"],
             received_at=now,
             timestamp=_timestamp(event.get("timestamp")),
@@ -354,14 +445,7 @@ def store(
             data=event,
         )
     _count_minute(project, now)
-    metrics.EVENTS.labels(project.slug, level, source).inc()
-    if created:
-        metrics.ISSUES_NEW.labels(project.slug).inc()
-        logger.info("new error issue %s in %s: %s", issue.pk, project.slug, facts.title)
-    if regressed:
-        metrics.ISSUES_REGRESSED.labels(project.slug).inc()
-        logger.warning("error issue %s regressed in %s: %s", issue.pk, project.slug, facts.title)
-    return Outcome(event["event_id"], issue.pk, created, regressed, sampled)
+    return issue_id, created, regressed, sampled
 
 
 def ingest(

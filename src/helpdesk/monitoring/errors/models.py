@@ -143,12 +143,12 @@ class IssueUser(models.Model):
 
 
 class IssueHour(models.Model):
-    """Exact events of an issue in one hour; ``sampled`` of them are stored as ErrorEvent."""
+    """Exact events of an issue in one hour; the first ERRORS_SAMPLES_PER_HOUR of them are
+    stored as ErrorEvent."""
 
     issue = models.ForeignKey(ErrorIssue, on_delete=models.CASCADE, related_name="hours")
     hour = models.DateTimeField()
     count = models.IntegerField(default=0)
-    sampled = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["hour"]

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -167,6 +168,13 @@ def _load(path: str, mtime: float) -> SourceMap | None:
 
 
 def _static_file(relative: str) -> str | None:
+    """Return the file of a static path, or None; answers are kept for a minute (bucket),
+    so a busy ingestion does not search the static folders for every frame."""
+    return _find_static(relative, int(time.monotonic() // 60))
+
+
+@lru_cache(maxsize=256)
+def _find_static(relative: str, minute: int) -> str | None:
     from django.conf import settings
     from django.contrib.staticfiles import finders
 

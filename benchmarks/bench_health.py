@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from urllib.parse import urlparse
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import loadgen  # noqa: E402
 from tests.services import port_open  # noqa: E402
 from tests.tcp import Blackhole, closed_port  # noqa: E402
 from tests.web_server import serve, server_env  # noqa: E402
@@ -80,30 +80,8 @@ def wrk(
 ) -> tuple[float, float, int]:
     """Return (requests/s, p99 ms, non-2xx/3xx responses) of a wrk run (``script``: a Lua
     request script)."""
-    extra = ["-s", str(script)] if script is not None else []
-    out = subprocess.run(
-        [
-            WRK,
-            "-t2",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "--timeout",
-            "15s",
-            *extra,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Requests/sec" not in out:
-        raise SystemExit(f"wrk failed: {out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, p99, int(bad.group(1)) if bad else 0
+    load = loadgen.wrk(url, duration, connections, script)
+    return load.rps, load.p99_ms, load.non_2xx
 
 
 def timed_get(url: str, bound: float) -> tuple[float, str]:

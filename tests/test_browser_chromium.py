@@ -65,10 +65,10 @@ class App:
     def dsn(self) -> str:
         return self.base.replace("://", f"://{self.key}@") + f"/{self.project}"
 
-    def issues(self) -> list[dict[str, Any]]:
+    def issues(self, project: int | str | None = None) -> list[dict[str, Any]]:
         response = requests.get(
             f"{self.base}/api/v1/monitoring/errors/issues/",
-            params={"project": self.project, "page_size": 100},
+            params={"project": project or self.project, "page_size": 100},
             headers={"Authorization": f"Bearer {API_TOKEN}"},
             timeout=10,
         )
@@ -96,7 +96,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator
         METRICS_TOKEN=TOKEN,
         MONITORING_API_TOKEN=API_TOKEN,
         WEB_CONCURRENCY="1",
-        BROWSER_ROUTES=ROUTE,
+        BROWSER_ROUTES=f"{ROUTE},admin/login/",
         BROWSER_ACTIONS="save-ticket",
         BROWSER_ALLOWED_ORIGINS=pages.origin,
     )
@@ -117,12 +117,20 @@ def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator
 
 
 def monitored_page(
-    pages: PageServer, app: App, name: str = "monitored.html", api: str = "", dsn: str = ""
+    pages: PageServer,
+    app: App,
+    name: str = "monitored.html",
+    *,
+    api: str = "",
+    dsn: str = "",
+    sample_rate: str = "",
 ) -> str:
     """Write the monitored test page: monitor.js from the app, errors to the page server (or
     ``dsn``), measurements to the app (or to ``api``)."""
     dsn = dsn or f"http://{KEY}@127.0.0.1:{pages.port}/{PROJECT}"
     api_attribute = f' data-api="{api}"' if api else ""
+    if sample_rate:
+        api_attribute += f' data-sample-rate="{sample_rate}"'
     (pages.root / name).write_text(
         "<!doctype html><html><head><title>Ticket 7</title>"
         f'<script src="{app.base}/static/helpdesk/monitor.js" data-dsn="{dsn}" '
@@ -268,16 +276,58 @@ def test_it_flushes_on_pagehide_and_starts_new_ids_after_a_bfcache_restore(
 def test_it_sends_at_most_ten_errors_per_page_view_and_folds_repeats(
     browser: Any, pages: PageServer, app: App
 ) -> None:
+    # Sampled out (rate 0, decided once for the page view): no measurements, errors still.
+    url = monitored_page(pages, app, "errors.html", api=pages.origin, sample_rate="0")
     page = browser.new_page()
-    page.goto(monitored_page(pages, app, "errors.html"), wait_until="load")
+    page.goto(url, wait_until="load")
     page.wait_for_timeout(200)  # the page's own two errors
+    page.evaluate("helpdeskMonitor.trackMessage('Import finished', 'warning')")
     page.evaluate("raise(5, true)")  # one error, five times: sent once
-    page.evaluate("raise(20, false)")  # twenty distinct ones: seven fit the budget
+    page.evaluate("raise(20, false)")  # twenty distinct ones: six fit the budget
+    page.evaluate(HIDE)
     page.wait_for_timeout(500)
     sent = [e for e in envelopes(pages) if e["request"]["url"].endswith("/errors.html")]
-    values = [e["exception"]["values"][0]["value"] for e in sent]
-    assert len(sent) == 10, values
+    assert len(sent) == 10, [e.get("message") or e["exception"] for e in sent]
+    values = [e["exception"]["values"][0]["value"] for e in sent if "exception" in e]
     assert values.count("same failure") == 1
+    assert [(e["level"], e["message"]) for e in sent if "message" in e] == [
+        ("warning", "Import finished")
+    ]
+    assert not [p for p in pages.posts("/api/v1/analytics/") if b"errors.html" in p.body]
+    page.close()
+
+
+def test_it_reports_from_the_react_entry(browser: Any, pages: PageServer, app: App) -> None:
+    dsn = f"http://{KEY}@127.0.0.1:{pages.port}/{PROJECT}"
+    (pages.root / "our-react.html").write_text(
+        "<!doctype html><html><head><title>React</title>"
+        f'<script src="our-react.js" data-dsn="{dsn}" data-api="{pages.origin}"></script>'
+        '</head><body><div id="root"></div></body></html>'
+    )
+    page = browser.new_page()
+    page.goto(f"{pages.origin}/our-react.html", wait_until="load")
+    page.wait_for_selector("#fallback")
+    page.click("#assign")
+    page.wait_for_timeout(300)
+    page.evaluate(HIDE)
+
+    def reported() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        events = [e for e in envelopes(pages) if e["request"]["url"].endswith("/our-react.html")]
+        batches = [
+            json.loads(p.body)
+            for p in pages.posts("/api/v1/analytics/interactions/")
+            if b"our-react.html" in p.body
+        ]
+        return (events, batches) if events and batches else None
+
+    events, batches = wait_until(reported, timeout=10, message="nothing from the React page")
+    value = events[0]["exception"]["values"][0]
+    assert (value["type"], value["mechanism"]["type"]) == ("SyntaxError", "react")
+    assert "componentStack" in events[0]["extra"]
+    (interaction,) = batches[0]["interactions"]
+    assert interaction["action"] == "assign-ticket"
+    assert interaction["duration"] >= 100
+    assert batches[0]["route"] == "/react/page"
     page.close()
 
 
@@ -290,16 +340,16 @@ def _sentry_page(pages: PageServer, app: App, name: str, body: str = "") -> str:
     return f"{pages.origin}/{name}.html"
 
 
-def _issue(app: App, title: str) -> dict[str, Any]:
+def _issue(app: App, title: str, project: int | str | None = None) -> dict[str, Any]:
     """Wait for the issue whose title contains ``title``."""
 
     def found() -> dict[str, Any] | None:
-        return next((i for i in app.issues() if title in i["title"]), None)
+        return next((i for i in app.issues(project) if title in i["title"]), None)
 
     try:
         return wait_until(found, timeout=15)
     except AssertionError:
-        titles = [i["title"] for i in app.issues()]
+        titles = [i["title"] for i in app.issues(project)]
         raise AssertionError(f"no issue {title!r} in {titles}") from None
 
 
@@ -333,4 +383,24 @@ def test_it_takes_events_from_the_sentry_react_error_boundary(
     page.wait_for_selector("#fallback")
     issue = _issue(app, "RangeError: Ticket panel failed to render")
     assert issue["environments"] == ["test"]
+    page.close()
+
+
+def test_it_monitors_the_platforms_own_pages(browser: Any, app: App) -> None:
+    # The admin's login page carries the SDK with the platform project's DSN (same origin,
+    # under the admin's strict CSP): its Web Vitals land under its Django route template and
+    # an error on it becomes an issue of the platform project.
+    labels = {"metric": "FCP", "route": "admin/login/", "device": "desktop"}
+    before = metric(app, "browser_web_vital_seconds_count", **labels)
+    page = browser.new_page()
+    page.goto(f"{app.base}/admin/login/", wait_until="load")
+    page.evaluate("() => { setTimeout(() => { throw new Error('Admin widget failed'); }); }")
+    issue = _issue(app, "Error: Admin widget failed", project="platform")
+    assert issue["level"] == "error"
+    page.evaluate(HIDE)
+    wait_until(
+        lambda: metric(app, "browser_web_vital_seconds_count", **labels) > before,
+        timeout=15,
+        message="the admin page's Web Vitals did not reach /metrics",
+    )
     page.close()

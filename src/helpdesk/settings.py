@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.errors",
     "helpdesk.monitoring.probes",
     "helpdesk.monitoring.slo",
+    "helpdesk.monitoring.browser",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,37 @@
+"""Load a URL with wrk (/usr/bin/wrk, Debian's) and read its figures: the one wrk runner of the
+benchmarks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+WRK = "/usr/bin/wrk"
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one wrk run measured."""
+
+    rps: float
+    p99_ms: float
+    non_2xx: int
+    requests: int
+
+
+def wrk(url: str, duration: int, connections: int, script: Path | None = None) -> Load:
+    """Run ``wrk -t2 -c<connections> -d<duration>s --latency`` (with a Lua ``script``)."""
+    command = [WRK, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "15s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk failed: {out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, p99, int(bad.group(1)) if bad else 0, total)

@@ -12,6 +12,7 @@ our SDK, from the official @sentry/browser and from @sentry/react's ErrorBoundar
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,8 +113,21 @@ def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator
         "print(p.pk, p.public_key)",
     )
     project, key = created.split()[-2:]
-    with serve(env, free_port(24250, 24499), stdout=tmp / "server.log") as server:
-        yield App(server.base, int(project), key)
+    port = free_port(24250, 24499)
+    app = App(f"http://127.0.0.1:{port}", int(project), key)
+    # The spec's frontend is served by the app itself (its fetch() calls are relative URLs):
+    # next to the collected static files, before the server indexes them.
+    spec = tmp / "data" / "static" / "spec"
+    spec.mkdir()
+    shutil.copy(pages.root / "spec-frontend.js", spec)
+    (spec / "index.html").write_text(
+        "<!doctype html><html><head><title>Spec frontend</title>"
+        f'<script src="spec-frontend.js" data-dsn="{app.dsn}"></script></head>'
+        "<body><p>Tickets</p></body></html>"
+    )
+    with serve(env, port, stdout=tmp / "server.log") as server:
+        assert server.base == app.base
+        yield app
 
 
 def monitored_page(
@@ -403,4 +417,26 @@ def test_it_monitors_the_platforms_own_pages(browser: Any, app: App) -> None:
         timeout=15,
         message="the admin page's Web Vitals did not reach /metrics",
     )
+    page.close()
+
+
+def test_it_serves_a_frontend_written_exactly_as_the_specs(browser: Any, app: App) -> None:
+    # errorTracking.ts (@sentry/react, global handlers) and performanceMonitoring.ts (JSON
+    # fetch() to the analytics endpoints), unchanged, on a page of the app's own origin.
+    page_load = {"phase": "total", "route": "other"}
+    before = metric(app, "browser_page_load_seconds_count", **page_load)
+    clicks = metric(app, "browser_interaction_seconds_count", action="save-ticket", route="other")
+    page = browser.new_page()
+    page.goto(f"{app.base}/static/spec/index.html", wait_until="load")
+    thrown = _issue(app, "Error: Spec page failed")
+    assert "spec-frontend@1.0" in thrown["releases"]
+    _issue(app, "Spec page ready")
+    wait_until(
+        lambda: metric(app, "browser_page_load_seconds_count", **page_load) > before,
+        timeout=15,
+        message="the spec's page-load figures did not reach /metrics",
+    )
+    assert metric(
+        app, "browser_interaction_seconds_count", action="save-ticket", route="other"
+    ) == (clicks + 1)
     page.close()

@@ -89,17 +89,21 @@ def start_worker(route_labels: list[str]) -> int:
     return pid
 
 
-def timed(work: Callable[[], bytes], scrapes: int = SCRAPES) -> tuple[float, float]:
-    """Return (first call ms, median of the next ``scrapes`` calls ms)."""
+def timed(work: Callable[[], bytes], scrapes: int = SCRAPES) -> tuple[float, float, float]:
+    """Return (first call ms, median of the next ``scrapes`` calls: wall ms, CPU ms).
+
+    The CPU time (this process's) moves less than the wall time when the machine is shared.
+    """
     start = time.perf_counter()
     work()
     first = (time.perf_counter() - start) * 1000
-    times = []
+    walls, cpus = [], []
     for _ in range(scrapes):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         work()
-        times.append((time.perf_counter() - start) * 1000)
-    return first, statistics.median(times)
+        walls.append((time.perf_counter() - start) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return first, statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> int:
@@ -131,24 +135,24 @@ def main() -> int:
         start_worker(route_labels)
     series = sum(1 for line in ours().splitlines() if not line.startswith(b"#"))
     files = len(list(Path(folder).glob("*.db")))
-    piled_first, piled = timed(theirs, 3)
+    piled_first, piled, piled_cpu = timed(theirs, 3)
     for pid in dead:
         worker_exited(pid, folder)
     kept = len(list(Path(folder).glob("*.db")))
-    first, median = timed(ours)
+    first, median, cpu = timed(ours)
     print(
         f"{len(route_labels)} routes: {series} series; "
         f"{live_workers} live workers + {RESTARTS} restarts; median of {SCRAPES} scrapes"
     )
     print(
         f"  prometheus_client MultiProcessCollector, files left as they pile up ({files} files):"
-        f" {piled:8.1f} ms (first {piled_first:.1f})"
+        f" {piled:8.1f} ms, CPU {piled_cpu:.1f} ms (first {piled_first:.1f})"
     )
     print(
         f"  MultiProcessReader, dead workers compacted ({kept} files + archive.json):"
-        f" {median:8.1f} ms (first {first:.1f})"
+        f" {median:8.1f} ms, CPU {cpu:.1f} ms (first {first:.1f})"
     )
-    print(f"  goal <= 50 ms: {'met' if median <= 50 else 'NOT met'}")
+    print(f"  goal <= 50 ms: {'met' if median <= 50 else 'NOT met'} (wall time)")
     return 0
 
 

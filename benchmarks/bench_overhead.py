@@ -14,15 +14,19 @@ Two requests, each with a bearer token: the ticket list (a page of the organizat
 tickets) and one ticket's detail. wrk drives one server and one request at a time for
 --seconds, with as many connections as a server has threads in all; the servers take turns
 within a round, in an order rotated each round, so the load of the shared machine changes
-alike for all three. Reported per request: the median over rounds of throughput and p99
-latency, and the median over rounds of each round's ratio to "off" (paired). Goal: full
-monitoring costs <= 5 % of throughput and <= 5 % of p99, and less than django-prometheus.
+alike for all three. Reported per request: the median over rounds of throughput, p99 latency
+and the workers' CPU time per request (from /proc; the steadiest of the three on a shared
+machine, but it leaves out PostgreSQL's and Redis' own CPU), and the median over rounds of
+each round's ratio to "off" (paired). Goal: full monitoring costs <= 5 % of throughput and
+<= 5 % of p99, and less than django-prometheus.
 
---profile samples the full server's workers with py-spy during one more run of the ticket
-list and prints the share of samples spent in each monitoring module.
+--profile samples the full and the django-prometheus servers' workers with py-spy (``--gil``:
+the thread running Python code, so the shares are of CPU, not of time spent waiting on
+sockets) during one more run of the ticket list each and prints the share of the request
+samples spent in each monitoring module.
 
 Run: REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python benchmarks/bench_overhead.py
-     [--rounds 6] [--seconds 8] [--profile] [--quick]
+     [--rounds 10] [--seconds 5] [--profile] [--quick]
 (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/helpdesk_bench_overhead,
 is created and dropped.)
 """
@@ -124,14 +128,29 @@ print(ApiToken.issue(agent)[1], tickets[0].pk)
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, token: str, seconds: float, connections: int) -> tuple[float, float]:
-    """Load ``url`` for ``seconds``; return (requests per second, p99 latency in ms)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(master: int) -> float:
+    """Return the CPU time (user + system) the server's worker processes used so far."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, check=False
+    )
+    total = 0.0
+    for pid in out.stdout.split():
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def wrk(url: str, token: str, seconds: float, connections: int) -> tuple[float, float, int]:
+    """Load ``url`` for ``seconds``; return (requests/s, p99 latency in ms, requests done)."""
     out = subprocess.run(
         [
             "wrk",
             "-t1",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{seconds:g}s",
             "--latency",
             "-H",
             f"Authorization: Bearer {token}",
@@ -147,7 +166,8 @@ def wrk(url: str, token: str, seconds: float, connections: int) -> tuple[float, 
         raise AssertionError(f"{url} answered errors:\n{out}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return rate, float(value) * _UNITS[unit]
+    done = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    return rate, float(value) * _UNITS[unit], done
 
 
 # Frames Django runs between a middleware and the next one: not anybody's own work.
@@ -179,13 +199,15 @@ def owner(frames: list[str]) -> str | None:
     return None
 
 
-def profile(master: int, url: str, token: str, seconds: float, connections: int) -> None:
+def profile(
+    mode: str, master: int, url: str, *, token: str, seconds: float, connections: int
+) -> None:
     """Sample the server's workers under load; print the share of each monitoring module."""
     py_spy = str(Path(sys.executable).parent / "py-spy")
     raw = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "stacks.txt"
     spy = subprocess.Popen(
         [
-            *(py_spy, "record", "--format", "raw", "-o", str(raw), "--rate", "250"),
+            *(py_spy, "record", "--format", "raw", "-o", str(raw), "--rate", "250", "--gil"),
             *("--subprocesses", "--pid", str(master), "--duration", str(int(seconds) + 1)),
         ],
         stdout=subprocess.DEVNULL,
@@ -206,7 +228,7 @@ def profile(master: int, url: str, token: str, seconds: float, connections: int)
         name = owner(stack.split(";"))
         if name:
             by_owner[name] += int(count)
-    print(f"py-spy, full monitoring, ticket list: {request} samples in requests")
+    print(f"py-spy --gil, {mode}, ticket list: {request} samples in requests")
     for name, samples in by_owner.most_common():
         print(f"  {name:48} {samples / max(request, 1):6.1%}")
     print(f"  raw stacks: {raw}")
@@ -214,8 +236,8 @@ def profile(master: int, url: str, token: str, seconds: float, connections: int)
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s")
     args, _ = parser.parse_known_args()
@@ -244,7 +266,8 @@ def main() -> int:
             "ticket list": "/api/v1/tickets/",
             "ticket detail": f"/api/v1/tickets/{ticket}/",
         }
-        results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        # (requests/s, p99 ms, CPU ms per request) per run
+        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         for server in servers.values():  # warm up: imports, connections, caches
             for path in requests.values():
                 wrk(server.base + path, token, 2, connections)
@@ -252,33 +275,43 @@ def main() -> int:
             order = MODES[round_ % 3 :] + MODES[: round_ % 3]
             for name, path in requests.items():
                 for mode in order:
-                    figures = wrk(servers[mode].base + path, token, args.seconds, connections)
-                    results.setdefault((name, mode), []).append(figures)
+                    master = servers[mode].proc.pid
+                    cpu = cpu_seconds(master)
+                    rate, p99, done = wrk(
+                        servers[mode].base + path, token, args.seconds, connections
+                    )
+                    cpu_ms = (cpu_seconds(master) - cpu) * 1000 / done
+                    results.setdefault((name, mode), []).append((rate, p99, cpu_ms))
         print(
             f"gunicorn {workers} workers x {threads} threads, PostgreSQL, Redis; wrk "
             f"{connections} connections; {args.rounds} rounds x {args.seconds:g} s per server"
         )
-        for name in requests:
+        print("  median of the rounds; paired: median of each round's ratio to off")
+        for name in requests if args.rounds else ():
             print(f"  {name}")
             off = results[(name, "off")]
             for mode in MODES:
                 runs = results[(name, mode)]
-                rate = statistics.median(r for r, _ in runs)
-                p99 = statistics.median(p for _, p in runs)
-                paired_rate = statistics.median(
-                    r / o[0] - 1 for (r, _), o in zip(runs, off, strict=True)
-                )
-                paired_p99 = statistics.median(
-                    p / o[1] - 1 for (_, p), o in zip(runs, off, strict=True)
-                )
+                medians = [statistics.median(run[k] for run in runs) for k in range(3)]
+                paired = [
+                    statistics.median(
+                        run[k] / base[k] - 1 for run, base in zip(runs, off, strict=True)
+                    )
+                    for k in range(3)
+                ]
                 print(
-                    f"    {mode:18} {rate:8.1f} req/s {p99:8.1f} ms p99   vs off: "
-                    f"throughput {paired_rate:+6.1%}  p99 {paired_p99:+6.1%}"
+                    f"    {mode:18} {medians[0]:7.1f} req/s ({paired[0]:+6.1%})"
+                    f"  p99 {medians[1]:7.1f} ms ({paired[1]:+6.1%})"
+                    f"  CPU {medians[2]:6.2f} ms/request ({paired[2]:+6.1%})"
                 )
         if args.profile:
-            master = servers["full"].proc.pid
-            # `helpdesk serve` execs gunicorn: the server process is gunicorn's master.
-            profile(master, servers["full"].base + requests["ticket list"], token, 15, connections)
+            for mode in ("full", "django-prometheus"):
+                # `helpdesk serve` execs gunicorn: the server process is gunicorn's master.
+                server = servers[mode]
+                url = server.base + requests["ticket list"]
+                profile(
+                    mode, server.proc.pid, url, token=token, seconds=15, connections=connections
+                )
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -3,7 +3,7 @@ lockout answers and the Content-Security-Policy header.
 
 It sits right after the request-context and access-log middleware, so everything it refuses is
 still logged. Per request it costs one cache operation (the client IP's counter in the current
-minute: ``INCR`` + ``EXPIRE`` in one pipelined round trip on Redis, ``incr`` on local memory);
+minute: ``INCR`` on Redis, with ``EXPIRE`` on a minute's first request; ``incr`` on local memory);
 everything else happens only when something suspicious is seen. Health probes, /metrics and
 static files (MONITORING_UNTRACKED_PATHS) are exempt. While Redis fails, the counters live in
 the process's memory (``store``): a cache outage neither fails nor slows every request.
@@ -64,18 +64,18 @@ def route_group(path: str) -> str:
 
 
 class RateCounter:
-    """Count hits per key in minute buckets, in one Redis round trip (else in the cache).
+    """Count hits per key in minute buckets: one Redis round trip, else the local store.
 
-    Django's ``RedisCache.incr`` asks EXISTS before INCR and cannot set an expiry in the same
-    call, so on Redis the counter sends ``INCR`` + ``EXPIRE`` pipelined through its own client
-    (the default cache's URL and connection options, the cache's key prefix).
+    Django's ``RedisCache.incr`` asks EXISTS before INCR and refuses a missing key, so on
+    Redis the counter sends ``INCR`` through its own client (the default cache's URL,
+    connection options and key prefix); the first hit of a bucket also sets its expiry.
     """
 
     def __init__(self) -> None:
         self._redis: redis.Redis | None = None
-        if settings.REDIS_URL:
-            options = settings.CACHES["default"].get("OPTIONS", {})
-            self._redis = redis.Redis.from_url(settings.REDIS_URL, **options)
+        config = settings.CACHES["default"]
+        if config["BACKEND"].endswith(".RedisCache"):
+            self._redis = redis.Redis.from_url(config["LOCATION"], **config.get("OPTIONS", {}))
 
     def hit(self, ip: str, bucket: int, scope: str = "rate") -> int:
         """Count one request; returns the IP's count in this bucket of ``scope``.
@@ -87,11 +87,11 @@ class RateCounter:
         store = failover("default")  # this process's memory while Redis fails
         if self._redis is not None and not store.degraded:
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.incr(cache.make_key(key))
-                pipe.expire(cache.make_key(key), _BUCKET * 3)
-                count, _ = pipe.execute()
-                return int(count)
+                raw = cache.make_key(key)
+                count = int(self._redis.incr(raw))
+                if count == 1:
+                    self._redis.expire(raw, _BUCKET * 3)
+                return count
             except redis.RedisError as error:
                 store.failed(error)
         try:

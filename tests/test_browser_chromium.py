@@ -22,7 +22,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.browser import PageServer, build_pages, chromium, page_server
+from tests.browser import FRONTEND, PageServer, build_pages, chromium, page_server
 from tests.services import free_port, wait_until
 from tests.web_server import _BIN, TOKEN, migrate, serve, server_env
 
@@ -120,6 +120,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator
     spec = tmp / "data" / "static" / "spec"
     spec.mkdir()
     shutil.copy(pages.root / "spec-frontend.js", spec)
+    shutil.copy(pages.root / "spec-frontend.js.map", spec)  # the error tracker maps frames
     (spec / "index.html").write_text(
         "<!doctype html><html><head><title>Spec frontend</title>"
         f'<script src="spec-frontend.js" data-dsn="{app.dsn}"></script></head>'
@@ -430,6 +431,17 @@ def test_it_serves_a_frontend_written_exactly_as_the_specs(browser: Any, app: Ap
     page.goto(f"{app.base}/static/spec/index.html", wait_until="load")
     thrown = _issue(app, "Error: Spec page failed")
     assert "spec-frontend@1.0" in thrown["releases"]
+    # The bundle's frames come back as their TypeScript source, through the build's map.
+    source = FRONTEND / "tests" / "pages" / "spec-frontend.ts"
+    line = 1 + source.read_text().splitlines().index('    throw new Error("Spec page failed");')
+    detail = requests.get(
+        f"{app.base}/api/v1/monitoring/errors/issues/{thrown['id']}/",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=10,
+    ).json()
+    frame = detail["latest_event"]["data"]["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+    assert frame["filename"].endswith("tests/pages/spec-frontend.ts"), frame
+    assert frame["lineno"] == line
     _issue(app, "Spec page ready")
     wait_until(
         lambda: metric(app, "browser_page_load_seconds_count", **page_load) > before,

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.probes",
     "helpdesk.monitoring.slo",
     "helpdesk.monitoring.browser",
+    "helpdesk.monitoring.history",
 ]
 
 MIDDLEWARE = [
@@ -284,7 +285,17 @@ HELPDESK_METRICS_COLLECTORS: list[str] = [
     "helpdesk.monitoring.metrics.business.BusinessCollector",
     "helpdesk.monitoring.metrics.business.BuildInfoCollector",
     "helpdesk.monitoring.probes.collector.ProbeCollector",
+    "helpdesk.monitoring.history.collector.HistoryCollector",
 ]
+
+# Embedded metrics history (helpdesk.monitoring.history, docs/metrics-history.md): the worker
+# samples /metrics' families every HISTORY_SAMPLE_SECONDS into 1-minute rollups kept
+# HISTORY_MINUTE_RETENTION_HOURS and 1-hour rollups kept HISTORY_HOUR_RETENTION_DAYS, for at
+# most HISTORY_MAX_SERIES series. With PROMETHEUS_URL set, queries go to Prometheus instead.
+HISTORY_SAMPLE_SECONDS = env_float("HISTORY_SAMPLE_SECONDS", 15.0)
+HISTORY_MINUTE_RETENTION_HOURS = env_int("HISTORY_MINUTE_RETENTION_HOURS", 48, minimum=1)
+HISTORY_HOUR_RETENTION_DAYS = env_int("HISTORY_HOUR_RETENTION_DAYS", 30, minimum=1)
+HISTORY_MAX_SERIES = env_int("HISTORY_MAX_SERIES", 5000, minimum=1)
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
 # statement timeout, reports are cached per process for DB_MONITOR_CACHE_SECONDS.

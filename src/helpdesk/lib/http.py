@@ -132,13 +132,15 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
     trusted: bool = False,
+    max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Response:
     """Send one HTTP request and return the response; raises HttpError when none arrives.
 
     ``json`` is serialized compactly with ``Content-Type: application/json``. Any status is a
     response (the caller decides what a 4xx/5xx means); only transport failures raise.
     ``trusted`` lifts the private-address guard for URLs only the operator sets in the
-    environment (ALERTMANAGER_URL), never for URLs from the admin or the API.
+    environment (ALERTMANAGER_URL), never for URLs from the admin or the API. At most
+    ``max_bytes`` of the body are read.
     """
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -158,7 +160,7 @@ def request(
     try:
         connection.request(method.upper(), path, body=body, headers=all_headers)
         answer = connection.getresponse()
-        data = answer.read(MAX_RESPONSE_BYTES)
+        data = answer.read(max_bytes)
         return Response(answer.status, data, {k.lower(): v for k, v in answer.getheaders()})
     except HttpError:
         raise

@@ -16,7 +16,6 @@ the factories are at the end of each section.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
@@ -27,6 +26,7 @@ from django.utils import timezone
 from helpdesk.monitoring import system
 from helpdesk.monitoring.alerting.evaluator import Observation
 from helpdesk.monitoring.health.runner import readiness_statuses
+from helpdesk.monitoring.history.query import quantile_of as quantile
 from helpdesk.monitoring.metrics.reading import app_registry
 from helpdesk.monitoring.probes import runner
 from helpdesk.monitoring.probes.models import ProbeRun
@@ -205,27 +205,6 @@ class HttpWindow:
         requests = total1 - total0
         delta = sorted((b, buckets1[b] - buckets0.get(b, 0.0)) for b in buckets1)
         return requests, errors1 - errors0, quantile(0.95, delta), end - start
-
-
-def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
-    """Return the ``q`` quantile from cumulative (upper bound, count) buckets, interpolating
-    linearly inside the bucket as Prometheus's histogram_quantile does."""
-    items = sorted(buckets)
-    if not items or items[-1][1] <= 0:
-        return None
-    rank = q * items[-1][1]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in items:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
-                count - lower_count
-            )
-        lower_bound, lower_count = bound, count
-    return lower_bound
 
 
 def _rate(requests: float, span: float) -> float:

@@ -65,6 +65,11 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
     from helpdesk.monitoring.errors.retention import purge_expired
 
     jobs.append(Job("errors-purge", 24 * 3600.0, purge_expired))
+    # The embedded metrics history (not needed when Prometheus keeps the history).
+    if not settings.PROMETHEUS_URL:
+        from helpdesk.monitoring.history.sampler import Sampler
+
+        jobs.append(Job("history", settings.HISTORY_SAMPLE_SECONDS, Sampler().sample))
     worker = Worker(jobs)
     worker.jobs.append(Job("heartbeat", 5.0, worker.heartbeat))
     return worker

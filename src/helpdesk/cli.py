@@ -84,6 +84,9 @@ def start() -> int:
         '-d \'{"username": "admin", "password": "..."}\'\n',
         flush=True,
     )
+    # honcho gives each process its own PORT (the worker's is the web's + 100): the probes
+    # must call the web server's.
+    os.environ.setdefault("PROBE_BASE_URL", base)
     # The Procfile names our console scripts: make the environment's bin folder win.
     bindir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

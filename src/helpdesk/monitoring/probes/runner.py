@@ -182,7 +182,7 @@ def run_configured() -> dict[str, Any]:
         outcome[name] = "ok" if result.success else f"{result.failed_phase}: {result.error}"
         if not result.success:
             logger.warning(
-                "probe %s failed in %s: %s",
+                "probe %s failed at its %s phase (%s)",
                 name,
                 result.failed_phase,
                 result.error,

@@ -57,7 +57,11 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
     sampler = slo_embedded.Sampler()
     jobs.append(Job("slo-sample", settings.SLO_SAMPLE_SECONDS, lambda: sampler.sample(time.time())))
     if settings.PROBE_CHECKS:
-        jobs.append(Job("probes", settings.PROBE_INTERVAL_SECONDS, probe_runner.run_configured))
+        # First run one interval in: the web server started with the worker may still boot.
+        first = time.monotonic() + settings.PROBE_INTERVAL_SECONDS
+        jobs.append(
+            Job("probes", settings.PROBE_INTERVAL_SECONDS, probe_runner.run_configured, first)
+        )
     if settings.SECURITY_TLS_HOSTS:
         jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
     jobs.append(Job("security-purge", 24 * 3600.0, purge_expired_events))

@@ -335,3 +335,9 @@ def test_it_answers_400_for_webhook_json_it_cannot_carry(settings: Any, raw: byt
 def test_it_takes_json_only(bob: Any) -> None:
     response = client_for(bob).post("/api/v1/tickets/", {"subject": "a"}, format="multipart")
     assert response.status_code == 415
+
+
+def test_it_names_the_search_parameter_for_a_nul_character(bob: Any) -> None:
+    response = client_for(bob).get("/api/v1/tickets/", {"search": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json() == {"search": ["Null characters are not allowed."]}

@@ -17,10 +17,11 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework import exceptions, parsers, renderers, serializers
+from rest_framework import exceptions, filters, parsers, renderers, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,17 @@ class StrictFieldsMixin(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class SearchFilter(filters.SearchFilter):
+    """DRF's search filter, naming its parameter in the 400 for a value it refuses (NUL)."""
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        try:
+            terms: list[str] = super().get_search_terms(request)
+        except exceptions.ValidationError as error:
+            raise exceptions.ValidationError({self.search_param: error.detail}) from None
+        return terms
+
+
 class PayloadTooLarge(exceptions.APIException):
     """The request body is larger than the configured limit."""
 
@@ -206,6 +218,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
+        # A 400 body is always an object (the schema's FieldErrors), never a bare list.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.detail})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

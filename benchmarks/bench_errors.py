@@ -1,7 +1,7 @@
 """Error ingestion: events/s and p99 through the Sentry envelope endpoint, database and memory
 growth per 100 000 events of 1 000 distinct errors, beside a health probe of the same server.
 
-    python benchmarks/bench_errors.py [--events 100000] [--duration 15] [--connections 8]
+    python benchmarks/bench_errors.py [--events 100000] [--duration 15] [--health-duration 5]
 
 One real gunicorn (`helpdesk serve`, 2 workers x 4 threads) on PostgreSQL (BENCH_DATABASE_URL,
 a scratch database created, migrated and dropped here) and Redis (BENCH_REDIS_URL). wrk posts
@@ -167,6 +167,7 @@ def main() -> int:  # noqa: PLR0915 - one straight script
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--health-duration", type=int, default=5)
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
@@ -211,7 +212,9 @@ def main() -> int:  # noqa: PLR0915 - one straight script
                 done = 0
                 while done < args.events:
                     ingest.append(wrk(envelope_url, args.duration, args.connections, script=script))
-                    health.append(wrk(base + "/health/live", args.duration, args.connections))
+                    health.append(
+                        wrk(base + "/health/live", args.health_duration, args.connections)
+                    )
                     done = int(
                         psql(
                             database_url,

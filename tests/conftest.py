@@ -87,6 +87,13 @@ def make_ticket(org: Organization, carol: Any, alice: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _errors_written_in_the_request(settings: Any) -> None:
+    """Error events posted in a test are stored before the answer (no write-behind thread);
+    tests of the buffer turn it back on."""
+    settings.ERRORS_WRITE_BEHIND_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_security_counters() -> Iterator[None]:
     """Start each test with no login-failure counters, lockouts or request rates: they live in
     the caches, and every test client request comes from 127.0.0.1."""

@@ -347,9 +347,7 @@ def test_purge_errors_applies_the_retention(project: Project) -> None:
     from django.utils import timezone
 
     old = timezone.now() - timedelta(days=40)
-    ingest.store(
-        ingest.prepare({"message": "old news"}, project)[0], project, source="sdk", now=old
-    )
+    ingest.ingest({"message": "old news"}, project, now=old)
     ingest.ingest({"message": "fresh"}, project)
     kept = ErrorIssue.objects.get(title="fresh")
     call_command("purge_errors", "--days", "30")
@@ -397,3 +395,31 @@ def test_the_embedded_evaluator_raises_the_error_rules(project: Project) -> None
     }
     spike = error_rules.spikes({"factor": 10, "min_per_minute": 20}).observe(time.time())
     assert [(o.instance, o.bad, o.value) for o in spike] == [("web", True, 50)]
+
+
+def test_the_write_behind_buffer_answers_first_and_writes_in_batches(
+    project: Project, settings: Any
+) -> None:
+    from helpdesk.monitoring.errors import writer
+
+    buffer = writer.WriteBehindBuffer(background=False)
+    for number in range(30):
+        text = ("disk full", "queue stuck", "cache cold")[number % 3]
+        buffer.add(ingest.accept({"message": text, "user": {"id": number}}, project))
+    assert ErrorIssue.objects.count() == 0
+    assert buffer.flush() == 30
+    assert sorted(ErrorIssue.objects.values_list("event_count", "user_count")) == [(10, 10)] * 3
+    assert ErrorEvent.objects.count() == 3 * settings.ERRORS_SAMPLES_PER_HOUR
+    assert sum(IssueHour.objects.values_list("count", flat=True)) == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_endpoint_answers_before_the_background_writer_stores(
+    project: Project, settings: Any
+) -> None:
+    from tests.services import wait_until
+
+    settings.ERRORS_WRITE_BEHIND_SECONDS = 0.05
+    body = b'{}\n{"type":"event"}\n{"message":"written behind"}\n'
+    assert post_envelope(project, body, **auth_header(project)).status_code == 200
+    wait_until(lambda: ErrorIssue.objects.filter(title="written behind").exists(), timeout=10)

@@ -544,3 +544,10 @@ ERRORS_RETENTION_DAYS = env_int("ERRORS_RETENTION_DAYS", 30, minimum=1)
 ERRORS_RATE_LIMIT_PER_MINUTE = env_int("ERRORS_RATE_LIMIT_PER_MINUTE", 6000, minimum=0)
 # Unhandled view exceptions and ERROR records with exc_info become platform-project events.
 ERRORS_CAPTURE_SERVER = env_bool("ERRORS_CAPTURE_SERVER", True)
+# The envelope endpoint answers once an event is accepted; a background thread per process
+# writes the events in batches at least this often (0: write in the request).
+ERRORS_WRITE_BEHIND_SECONDS = env_float("ERRORS_WRITE_BEHIND_SECONDS", 0.2)
+ERRORS_WRITE_BEHIND_BATCH = env_int("ERRORS_WRITE_BEHIND_BATCH", 500, minimum=1)
+# Projects (keys, origins, limits) are cached per process this long; a key rotated in one
+# process is refused by the others within it.
+ERRORS_PROJECT_CACHE_SECONDS = env_float("ERRORS_PROJECT_CACHE_SECONDS", 5.0)

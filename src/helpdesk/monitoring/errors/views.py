@@ -11,8 +11,9 @@ The contract is Sentry's, so unmodified Sentry SDKs work with a DSN of this app
   (``*``: any); answers carry ``Access-Control-Allow-Origin`` and preflights are answered;
 - over the project's events per minute: 429 with ``Retry-After`` and
   ``X-Sentry-Rate-Limits: <seconds>::key``;
-- ``event`` items are ingested; other item types (transactions, sessions, client reports,
-  attachments…) are accepted and counted in ``errors_items_dropped_total``;
+- ``event`` items are accepted (checked, scrubbed, grouped) in the request and written by
+  the process's write-behind buffer (``writer``); other item types (transactions, sessions,
+  client reports, attachments…) are accepted and counted in ``errors_items_dropped_total``;
 - anything malformed is a 4xx with a message and nothing stored; a database outage is 503.
 """
 
@@ -27,11 +28,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk.lib.client_ip import client_ip
-from helpdesk.monitoring.errors import ingest, metrics
+from helpdesk.monitoring.errors import ingest, metrics, writer
 from helpdesk.monitoring.errors.envelope import (
     IngestError,
     decompress,
@@ -51,6 +54,30 @@ _ALLOW_HEADERS = (
 _EXPOSE_HEADERS = "X-Sentry-Rate-Limits, Retry-After"
 _WINDOW = 60
 _rates: RateCounter | None = None
+
+
+_projects: dict[int, tuple[Project | None, float]] = {}
+
+
+def _project(project_id: int) -> Project | None:
+    """Return a project, kept per process for ERRORS_PROJECT_CACHE_SECONDS: every envelope
+    needs it. A change made in this process applies at once (``forget_projects``), one made
+    in another process within that time."""
+    now = time.monotonic()
+    cached = _projects.get(project_id)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    project = Project.objects.filter(pk=project_id).first()
+    if len(_projects) > 1000:
+        _projects.clear()
+    _projects[project_id] = (project, now + settings.ERRORS_PROJECT_CACHE_SECONDS)
+    return project
+
+
+@receiver([post_save, post_delete], sender=Project)
+def forget_projects(**_: Any) -> None:
+    """Drop the cached projects when one changes (a rotated key, new origins)."""
+    _projects.clear()
 
 
 def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
@@ -124,7 +151,7 @@ def _items(
 def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
     origin = request.META.get("HTTP_ORIGIN") or None
     try:
-        project = Project.objects.filter(pk=project_id).first()
+        project = _project(project_id)
     except DatabaseError:
         response = _error(503, "Error tracking is unavailable; retry later.", origin)
         response["Retry-After"] = "60"
@@ -176,10 +203,14 @@ def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
     for item_type in dropped:
         metrics.ITEMS_DROPPED.labels(item_type).inc()
     ip = client_ip(request)
-    last_id = None
     try:
-        for event in events:
-            last_id = ingest.ingest(event, project, source="sdk", client_ip=ip).event_id
+        # Every event of the envelope is checked before any is stored.
+        pendings = [ingest.accept(event, project, source="sdk", client_ip=ip) for event in events]
+        if settings.ERRORS_WRITE_BEHIND_SECONDS > 0:
+            for pending in pendings:
+                writer.buffer.add(pending)
+        else:
+            writer.write(pendings)
     except IngestError as error:
         return _error(error.status, error.detail, origin)
     except DatabaseError:
@@ -187,6 +218,7 @@ def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
         response = _error(503, "Error tracking is unavailable; retry later.", origin)
         response["Retry-After"] = "60"
         return response
+    last_id = pendings[-1].event["event_id"] if pendings else None
     return _cors(HttpResponse(json.dumps({"id": last_id}), content_type="application/json"), origin)
 
 

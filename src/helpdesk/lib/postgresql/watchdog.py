@@ -63,7 +63,7 @@ class Watchdog:
             yield
         finally:
             with self._lock:
-                del self._waits[key]
+                self._waits.pop(key, None)  # gone already when it was cut
 
     def check(self, server: str) -> None:
         """Raise ServerUnavailable while ``server`` is marked unavailable."""
@@ -78,11 +78,13 @@ class Watchdog:
 
     def _trip(self, server: str, retry_seconds: float) -> None:
         # Called with the lock held: a registered wait's socket is still open (the owner
-        # unregisters before it can close the connection), so its fd is the right one.
+        # unregisters before it can close the connection), so its fd is the right one. A cut
+        # wait is forgotten: its owner gets an error at once.
         self._down[server] = time.monotonic() + retry_seconds
-        for wait in self._waits.values():
+        for key, wait in list(self._waits.items()):
             if wait.server == server:
                 _shut_down(wait.fd)
+                del self._waits[key]
 
     def _loop(self) -> None:
         while True:

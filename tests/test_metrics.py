@@ -275,6 +275,22 @@ def test_it_counts_cache_hits_misses_and_errors() -> None:
     )
 
 
+def test_it_counts_each_key_of_a_many_key_read_once() -> None:
+    from prometheus_client import REGISTRY
+
+    from helpdesk.monitoring.metrics.cache import LocMemCache
+
+    local = LocMemCache("many-key-test", {"ALIAS": "many-key-test"})
+    local.set("here", 1)
+    assert local.get_many(["here", "missing"]) == {"here": 1}
+
+    def count(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"cache_alias": "many-key-test"})
+
+    assert count("helpdesk_cache_hits_total") == 1
+    assert count("helpdesk_cache_misses_total") == 1
+
+
 def test_it_logs_slow_requests_with_their_figures(
     settings: Any, bob: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

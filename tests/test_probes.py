@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -77,7 +78,8 @@ def fake(settings: Any) -> Iterator[FakeApp]:
     with FakeApp() as app:
         settings.PROBE_BASE_URL = app.url
         settings.PROBE_TIMEOUT_SECONDS = 0.5
-        settings.PROBE_PASSWORD = "probe-password"
+        # A password per test: the runner never retries one the app refused.
+        settings.PROBE_PASSWORD = f"probe-password-{uuid.uuid4().hex}"
         yield app
 
 
@@ -111,6 +113,19 @@ def test_it_names_the_failing_phase(fake: FakeApp, case: tuple[Any, ...]) -> Non
     assert (result.success, result.failed_phase) == (False, phase)
     assert error in result.error
     assert "secret" not in result.error
+
+
+def test_it_does_not_retry_a_refused_password(fake: FakeApp, settings: Any) -> None:
+    settings.PROBE_PASSWORD = "a-password-the-app-refuses"
+    fake.routes["/api/v1/auth/token/"] = (400, b"{}", 0.0)
+    calls = len(fake.headers)
+    assert runner.run("journey", fake.url, 0.5).error == "status 400"
+    again = runner.run("journey", fake.url, 0.5)
+    assert (again.failed_phase, len(fake.headers)) == ("token", calls + 1)  # no second login
+    assert "probe-account" in again.error
+    settings.PROBE_PASSWORD = "a-new-password"  # a new password is tried
+    fake.routes["/api/v1/auth/token/"] = HEALTHY["/api/v1/auth/token/"]
+    assert runner.run("journey", fake.url, 0.5).success
 
 
 def test_it_fails_when_the_app_is_down() -> None:

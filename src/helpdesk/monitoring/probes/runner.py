@@ -13,6 +13,7 @@ Errors are short and generic ("status 500", "timed out after 5 s"): never a body
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from helpdesk.monitoring.probes.models import ProbeRun
 logger = logging.getLogger(__name__)
 
 PROBES = ("ready", "login", "journey")
+# Fingerprints of probe passwords the app refused, in this process.
+_REFUSED: set[str] = set()
 RETENTION = timedelta(days=35)
 
 
@@ -106,14 +109,20 @@ def _journey(session: Session, phase: Callable[[str], Any]) -> None:
     password = probe_password()
     if not password:
         raise PhaseFailed("no probe account password (run `helpdesk probe-account`)")
+    fingerprint = hashlib.sha256(password.encode()).hexdigest()
     with phase("token"):
-        answer = _expect(
-            session.call(
-                "POST",
-                "/api/v1/auth/token/",
-                json={"username": settings.PROBE_USERNAME, "password": password},
-            )
+        # A refused password is not tried again: repeated failed logins from the worker's
+        # address would lock it out (and, on one host, everyone sharing that address).
+        if fingerprint in _REFUSED:
+            raise PhaseFailed("credentials refused before (run `helpdesk probe-account`)")
+        answer = session.call(
+            "POST",
+            "/api/v1/auth/token/",
+            json={"username": settings.PROBE_USERNAME, "password": password},
         )
+        if answer.status in (400, 401):
+            _REFUSED.add(fingerprint)
+        _expect(answer)
         try:
             token = str(answer.json()["token"])
         except (ValueError, KeyError, TypeError):

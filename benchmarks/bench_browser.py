@@ -6,7 +6,9 @@ size of the browser SDK against the official Sentry browser SDK.
    do (text/plain, an allowed Origin). Three request kinds, side by side in interleaved rounds:
    the SDK's batch of 20 Web Vitals, the spec's page-load payload (3 figures), and an empty
    batch (the endpoint's fixed cost: Origin check, rate counter, body, JSON, no observation).
-   Reported: measurements/s, requests/s and p99 latency (medians over the rounds), and the
+   Two concurrencies: 2 connections (latency: fewer requests than server threads) and 8
+   (throughput: one per server thread). Reported: measurements/s, requests/s and p99 latency
+   (medians over the rounds), and the
    server's CPU time per request (its workers' user + system time over the requests served),
    which holds still when other work shares the machine: 2 cores / CPU per request is what
    the server would take on an idle 2-core machine. Goals: ≥ 5 000 measurements/s in batches
@@ -16,6 +18,7 @@ size of the browser SDK against the official Sentry browser SDK.
    smallest documented setup. Goal: monitor.js ≤ 9 KB.
 
 Run: .venv/bin/python benchmarks/bench_browser.py [--quick] [--duration S] [--rounds N]
+     [--connections 2,8]
 (DATABASE_URL / REDIS_URL override the defaults below; make frontend first.)
 """
 
@@ -134,40 +137,51 @@ def ingestion(args: argparse.Namespace) -> None:
             for index, (kind, (body, _)) in enumerate(kinds.items())
         }
         for script in scripts.values():
-            wrk(url, 2, args.connections, script)  # warm-up: every worker, every label child
-        results: dict[str, list[Figures]] = {kind: [] for kind in kinds}
+            wrk(url, 2, 8, script)  # warm-up: every worker, every label child
         master = server.proc.pid
-        for _ in range(args.rounds):
-            for kind, script in scripts.items():
-                results[kind].append(measure(url, script, args.duration, args.connections, master))
+        for connections in args.connections:
+            # Rounds interleave the kinds, so the machine's other load falls on each alike.
+            results: dict[str, list[Figures]] = {kind: [] for kind in kinds}
+            for _ in range(args.rounds):
+                for kind, script in scripts.items():
+                    figures = measure(url, script, args.duration, connections, master)
+                    results[kind].append(figures)
+            report(results, kinds, connections, args)
+
+
+def report(
+    results: dict[str, list[Figures]],
+    kinds: dict[str, tuple[str, int]],
+    connections: int,
+    args: argparse.Namespace,
+) -> None:
+    print(
+        f"\n1. Ingestion: wrk -t2 -c{connections} -d{args.duration}s, {args.rounds} interleaved "
+        "rounds, medians (PostgreSQL + Redis, 2 workers x 4 threads)\n"
+    )
+    print(
+        "| Request | measurements/s | requests/s | p99 ms | non-2xx | server CPU ms/request "
+        "| measurements/s on 2 idle cores |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    cpu: dict[str, float] = {}
+    for kind, runs in results.items():
+        rps = statistics.median(r[0] for r in runs)
+        p99 = statistics.median(r[1] for r in runs)
+        bad = sum(r[2] for r in runs)
+        cpu[kind] = statistics.median(r[3] for r in runs)
+        per_request = kinds[kind][1]
+        capacity = 2000 / cpu[kind] * per_request
         print(
-            f"\n1. Ingestion: wrk -t2 -c{args.connections} -d{args.duration}s, "
-            f"{args.rounds} interleaved rounds, medians (PostgreSQL + Redis, 2 workers x 4 "
-            "threads)\n"
+            f"| {kind} | {rps * per_request:,.0f} | {rps:,.0f} | {p99:.1f} | {bad} "
+            f"| {cpu[kind]:.2f} | {capacity:,.0f} |"
         )
-        print(
-            "| Request | measurements/s | requests/s | p99 ms | non-2xx | server CPU ms/request "
-            "| measurements/s on 2 idle cores |"
-        )
-        print("|---|---|---|---|---|---|---|")
-        cpu: dict[str, float] = {}
-        for kind, runs in results.items():
-            rps = statistics.median(r[0] for r in runs)
-            p99 = statistics.median(r[1] for r in runs)
-            bad = sum(r[2] for r in runs)
-            cpu[kind] = statistics.median(r[3] for r in runs)
-            per_request = kinds[kind][1]
-            capacity = 2000 / cpu[kind] * per_request
-            print(
-                f"| {kind} | {rps * per_request:,.0f} | {rps:,.0f} | {p99:.1f} | {bad} "
-                f"| {cpu[kind]:.2f} | {capacity:,.0f} |"
-            )
-        extra = cpu["SDK batch of 20 vitals"] - cpu["empty batch (fixed cost)"]
-        print(
-            f"\n20 measurements add {extra:.2f} ms of CPU to the request "
-            f"({extra / 20 * 1000:.0f} µs each); load average during the run: "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
-        )
+    extra = cpu["SDK batch of 20 vitals"] - cpu["empty batch (fixed cost)"]
+    print(
+        f"\n20 measurements add {extra:.2f} ms of CPU to the request "
+        f"({extra / 20 * 1000:.0f} µs each); load average at the end: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
+    )
 
 
 def sizes() -> None:
@@ -188,7 +202,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[2, 8],
+        help="wrk connections, comma-separated: one table each (default 2,8)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds = 3, 1

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -39,7 +40,7 @@ def _origin_allowed(request: HttpRequest, origin: str) -> bool:
         return True
     try:
         own = f"{request.scheme}://{request.get_host()}"
-    except Exception:  # DisallowedHost: not a host we serve
+    except DisallowedHost:  # not a host we serve
         return False
     return origin == own
 

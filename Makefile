@@ -39,8 +39,8 @@ run: $(VENV)/.synced $(BUNDLES)
 	$(BIN)/helpdesk start
 
 lint: $(VENV)/.synced frontend/node_modules/.installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy/grafana
+	$(BIN)/ruff format --check src tests benchmarks deploy/grafana
 	$(BIN)/mypy src
 	$(NODE) frontend/node_modules/typescript/bin/tsc --noEmit -p frontend
 
@@ -48,8 +48,8 @@ test: lint $(BUNDLES)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: $(VENV)/.synced
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks deploy/grafana
+	$(BIN)/ruff format src tests benchmarks deploy/grafana
 
 bench: $(VENV)/.synced
 	$(BIN)/python benchmarks/run.py

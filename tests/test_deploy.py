@@ -105,10 +105,15 @@ def test_it_takes_every_secret_from_the_environment() -> None:
         assert "admin/admin" not in text
         for name, service in load(path)["services"].items():
             for key, value in (service.get("environment") or {}).items():
-                if secretish.search(key) and not key.endswith("_USER"):
+                if secretish.search(key) and not key.endswith(("_USER", "__FILE")):
                     assert re.search(r"\$\{[A-Z_]+:\?", str(value)), f"{name}.{key}"
-    grafana = services()["grafana"]["environment"]
-    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    grafana = services()["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == (
+        "/run/secrets/grafana_admin_password"
+    )
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    secret = load(MONITORING)["secrets"]["grafana_admin_password"]["file"]
+    assert secret.startswith("${GRAFANA_ADMIN_PASSWORD_FILE:?")
 
 
 def test_it_builds_a_non_root_image_checked_by_the_app() -> None:

@@ -22,20 +22,20 @@ import hmac
 import json
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from helpdesk.monitoring.errors import grouping, sourcemaps
+from helpdesk.monitoring.errors import grouping, sourcemaps, writer
 from helpdesk.monitoring.errors.envelope import IngestError
 from helpdesk.monitoring.errors.models import (
     Level,
     Project,
 )
 from helpdesk.monitoring.errors.stacks import parse_stack
+from helpdesk.monitoring.errors.writer import Outcome, Pending
 from helpdesk.monitoring.logging.redaction import Redactor
 
 logger = logging.getLogger(__name__)
@@ -44,17 +44,6 @@ _LEVELS = {choice.value for choice in Level}
 _LEVEL_ALIASES = {"critical": "fatal", "warn": "warning", "log": "info"}
 _USER_FIELDS_KEPT = ("id",)
 _IP_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What ingesting one event did."""
-
-    event_id: str
-    issue_id: int
-    created: bool
-    regressed: bool
-    sampled: bool
 
 
 def _redactor() -> Redactor:
@@ -70,19 +59,6 @@ def user_hash(value: str) -> str:
 
 def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
-
-
-def event_time(value: Any) -> datetime | None:
-    """Return an event's ``timestamp`` (epoch seconds or ISO 8601) as a datetime, or None."""
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(float(value), tz=UTC)
-        if isinstance(value, str):
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
 
 
 def _event_id(value: Any) -> str:
@@ -203,22 +179,6 @@ def prepare(
     return cleaned, hashed
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An accepted event, prepared and grouped, waiting to be written (``writer``)."""
-
-    project: Project
-    event: dict[str, Any]
-    facts: grouping.Grouping
-    size: int
-    level: str
-    release: str
-    environment: str
-    source: str
-    user: str | None
-    received_at: datetime
-
-
 def accept(
     event: dict[str, Any],
     project: Project,
@@ -261,7 +221,5 @@ def ingest(
     now: datetime | None = None,
 ) -> Outcome:
     """Accept and write one event now (see the module docstring)."""
-    from helpdesk.monitoring.errors import writer
-
     pending = accept(event, project, source=source, client_ip=client_ip, now=now)
     return writer.write([pending])[0]

@@ -28,20 +28,21 @@ import queue
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, models, transaction
 from django.db.models import Case, F, When
 
-from helpdesk.monitoring.errors import metrics
-from helpdesk.monitoring.errors.ingest import Outcome, Pending, event_time
+from helpdesk.monitoring.errors import grouping, metrics
 from helpdesk.monitoring.errors.models import (
     ErrorEvent,
     ErrorIssue,
     IssueHour,
     IssueUser,
+    Project,
     ProjectMinute,
     Status,
 )
@@ -51,6 +52,46 @@ logger = logging.getLogger(__name__)
 _JSON = models.JSONField()
 # user_count, resolved_in_release, regression_count of a new issue.
 _ISSUE_DEFAULTS = ", 0, '', 0"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ingesting one event did."""
+
+    event_id: str
+    issue_id: int
+    created: bool
+    regressed: bool
+    sampled: bool
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An accepted event, prepared and grouped, waiting to be written (``writer``)."""
+
+    project: Project
+    event: dict[str, Any]
+    facts: grouping.Grouping
+    size: int
+    level: str
+    release: str
+    environment: str
+    source: str
+    user: str | None
+    received_at: datetime
+
+
+def event_time(value: Any) -> datetime | None:
+    """Return an event's ``timestamp`` (epoch seconds or ISO 8601) as a datetime, or None."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
 
 
 def _sql(template: str, params: list[Any]) -> list[tuple[Any, ...]]:

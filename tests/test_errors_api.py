@@ -212,3 +212,21 @@ def test_the_api_is_in_the_openapi_schema(staff: Any) -> None:
         "projects/{id}/rotate-key/",
     ):
         assert f"{BASE}/{path}" in schema["paths"], path
+
+
+def test_staff_rotate_keys_in_the_admin(staff: Any, web: Project) -> None:
+    from django.test import Client
+
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    old = web.public_key
+    assert client.get("/admin/errors/project/").status_code == 200
+    response = client.post(
+        "/admin/errors/project/",
+        {"action": "rotate_keys", "_selected_action": [web.pk]},
+    )
+    assert response.status_code == 302
+    web.refresh_from_db()
+    assert web.public_key != old

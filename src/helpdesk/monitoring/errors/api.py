@@ -4,7 +4,8 @@ Reading needs a staff account or the monitoring token; changes (projects, keys, 
 need a staff account (helpdesk.monitoring.access).
 
 - ``projects/``: list (with DSNs), create; ``projects/<id>/``: read, change;
-  ``projects/<id>/rotate-key/``: a new public key (the old DSN stops working at once).
+  ``projects/<id>/rotate-key/``: a new public key (the old DSN stops working within
+  ERRORS_PROJECT_CACHE_SECONDS).
 - ``issues/``: filters ``project`` (id or slug), ``status``, ``level``, ``release``,
   ``environment``, ``q`` (text in title or culprit); ``ordering`` by ``last_seen``,
   ``first_seen``, ``event_count`` or ``user_count`` (``-`` for descending; default
@@ -109,7 +110,7 @@ class ProjectDetailView(_Reader, generics.RetrieveUpdateAPIView):
 
 
 class RotateKeyView(_Reader):
-    """Give a project a new public key; the old DSN stops working at once (staff)."""
+    """Give a project a new public key; the old DSN stops working within seconds (staff)."""
 
     permission_classes = [IsStaffUser]
 

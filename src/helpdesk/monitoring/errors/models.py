@@ -66,7 +66,8 @@ class Project(models.Model):
         return f"{scheme}://{self.public_key}@{host}/{self.pk}"
 
     def rotate_key(self) -> str:
-        """Replace the public key (the old DSN stops working at once); returns the new key."""
+        """Replace the public key and return it; the old DSN stops working (in other processes
+        within ERRORS_PROJECT_CACHE_SECONDS)."""
         self.public_key = new_public_key()
         self.key_rotated_at = timezone.now()
         self.save(update_fields=["public_key", "key_rotated_at"])

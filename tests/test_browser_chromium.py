@@ -452,3 +452,22 @@ def test_it_serves_a_frontend_written_exactly_as_the_specs(browser: Any, app: Ap
         app, "browser_interaction_seconds_count", action="save-ticket", route="other"
     ) == (clicks + 1)
     page.close()
+
+
+def test_it_flushes_every_60_seconds_give_or_take_15(
+    browser: Any, pages: PageServer, app: App
+) -> None:
+    page = browser.new_page()
+    page.clock.install()  # the page's timers run on a clock the test moves
+
+    def batches() -> list[Any]:
+        return [p for p in pages.posts("/api/v1/analytics/") if b"periodic.html" in p.body]
+
+    page.goto(monitored_page(pages, app, "periodic.html", api=pages.origin), wait_until="load")
+    page.click("#save")
+    page.clock.run_for(44_000)
+    page.wait_for_timeout(300)
+    assert not batches(), "flushed before 45 s"
+    page.clock.run_for(32_000)  # 76 s: past the latest possible flush
+    wait_until(batches, timeout=10, message="no flush within 75 s")
+    page.close()

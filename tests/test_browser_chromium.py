@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.browser import FRONTEND, PageServer, build_pages, chromium, page_server
 from tests.services import free_port, wait_until
-from tests.web_server import _BIN, TOKEN, migrate, serve, server_env
+from tests.web_server import TOKEN, migrate, serve, server_env
 
 pytestmark = pytest.mark.services
 
@@ -80,7 +82,7 @@ class App:
 
 def _helpdesk(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
-        [str(_BIN / "helpdesk"), *args],
+        [str(Path(sys.executable).with_name("helpdesk")), *args],
         env=env,
         check=True,
         capture_output=True,

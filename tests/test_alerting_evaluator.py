@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from helpdesk.monitoring.alerting import sources
 from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator, Observation, Rule
 from helpdesk.monitoring.alerting.models import Alert, Channel, Notification
+from helpdesk.monitoring.history import query
+from tests.metrics_history import Recorder
 from tests.receivers import HttpReceiver
 from tests.scratchdb import _env, _run, database  # noqa: F401 - a fixture
 
@@ -108,8 +110,9 @@ def test_a_second_evaluator_adopts_and_resolves_the_firing_alert(ops: Channel) -
     assert Alert.objects.get().status == "resolved"
 
 
-def http_histogram() -> tuple[Histogram, sources.HttpWindow]:
-    """Return the app's HTTP duration histogram in its own registry, and a window on it."""
+def http_histogram() -> tuple[Histogram, Recorder, sources.HttpWindow]:
+    """Return the app's HTTP duration histogram in its own registry, a recorder sampling it
+    into the history, and a window on the history."""
     registry = CollectorRegistry()
     histogram = Histogram(
         "http_server_request_duration_seconds",
@@ -118,48 +121,56 @@ def http_histogram() -> tuple[Histogram, sources.HttpWindow]:
         registry=registry,
         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
-    return histogram, sources.HttpWindow(registry=lambda: registry, window_seconds=300)
+    window = sources.HttpWindow(backend=query.EmbeddedBackend, window_seconds=300)
+    return histogram, Recorder(registry), window
 
 
-def test_it_reads_the_5xx_ratio_and_p95_from_the_http_histogram() -> None:
-    histogram, window = http_histogram()
+@pytest.mark.django_db
+def test_it_reads_the_5xx_ratio_and_p95_from_the_history() -> None:
+    histogram, record, window = http_histogram()
     ratio = sources.ErrorRatioSource(window, ratio=0.05, min_rate=0.1)
     latency = sources.LatencySource(window, seconds=1.0, min_rate=0.1)
     for _ in range(500):  # old history that must not count
         histogram.labels("GET", "/api/", "500").observe(0.01)
-    assert not ratio.observe(0)[0].bad
+    assert not ratio.observe(record.at(0))[0].bad
     for _ in range(95):
         histogram.labels("GET", "/api/", "200").observe(0.08)
     for _ in range(5):
         histogram.labels("GET", "/api/", "503").observe(0.08)
-    assert not ratio.observe(60)[0].bad  # 5 % is not over 5 %
+    record.at(60)
+    assert not ratio.observe(record.at(120))[0].bad  # 5 % is not over 5 %
     histogram.labels("GET", "/api/", "500").observe(0.08)
-    observation = ratio.observe(120)[0]
+    record.at(180)
+    observation = ratio.observe(record.at(240))[0]
     assert observation.bad and observation.value == pytest.approx(6 / 101)
-    assert not latency.observe(120)[0].bad
+    assert not latency.observe(record.now)[0].bad
     for _ in range(200):
         histogram.labels("POST", "/api/", "200").observe(3.0)
-    slow = latency.observe(180)[0]
+    record.at(300)
+    slow = latency.observe(record.at(360))[0]
     assert slow.bad and 2.5 < (slow.value or 0) <= 5
 
 
 def test_it_interpolates_quantiles_like_prometheus() -> None:
     buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
-    assert sources.quantile(0.5, buckets) == pytest.approx(0.1)
-    assert sources.quantile(0.95, buckets) == pytest.approx(0.75)
-    assert sources.quantile(0.95, []) is None
+    assert query.quantile_of(0.5, buckets) == pytest.approx(0.1)
+    assert query.quantile_of(0.95, buckets) == pytest.approx(0.75)
+    assert query.quantile_of(0.95, []) is None
 
 
+@pytest.mark.django_db
 def test_it_needs_the_traffic_floor_before_the_error_ratio_counts() -> None:
-    histogram, window = http_histogram()
+    histogram, record, window = http_histogram()
     ratio = sources.ErrorRatioSource(window, ratio=0.05, min_rate=0.1)
-    ratio.observe(0)
+    ratio.observe(record.at(0))
     for _ in range(20):  # all failing, but 20 requests in 300 s is 0.07 req/s: quiet
         histogram.labels("GET", "/api/", "500").observe(0.01)
-    assert not ratio.observe(300)[0].bad
+    record.at(60)
+    assert not ratio.observe(record.at(120))[0].bad
     for _ in range(20):
         histogram.labels("GET", "/api/", "500").observe(0.01)
-    assert ratio.observe(310)[0].bad
+    record.at(180)
+    assert ratio.observe(record.at(240))[0].bad
 
 
 def test_it_judges_system_resources_against_the_catalogue_thresholds() -> None:

@@ -1,112 +1,73 @@
 """The embedded evaluator's source for WebVitalsPoor, named by the alert catalogue.
 
-``WebVitalsSource`` reads the browser histograms (``browser_web_vital_seconds`` for LCP and
-INP, ``browser_web_vital_cls``) from the web workers' metrics, keeps readings over a sliding
-window (15 minutes, as the Prometheus rule's ``rate(…[15m])``), and reports one instance per
-metric and route: the 75th percentile of the window's measurements (all devices together), bad
-over the metric's threshold once the window holds at least ``min_samples`` measurements (one
-slow visit is not a poor page). Differences between readings, so a restart or an old burst
-does not count.
+``WebVitalsSource`` asks the query layer for the browser histograms
+(``browser_web_vital_seconds`` for LCP and INP, ``browser_web_vital_cls``) over the last 15
+minutes, as the Prometheus rule's ``rate(…[15m])``, and reports one instance per metric and
+route: the 75th percentile of the window's measurements (all devices together), bad over the
+metric's threshold once the window holds at least ``min_samples`` measurements (one slow visit
+is not a poor page).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from helpdesk.monitoring.alerting.evaluator import Observation
-from helpdesk.monitoring.alerting.sources import quantile
-from helpdesk.monitoring.metrics.reading import app_registry
+from helpdesk.monitoring.history import query
 
 logger = logging.getLogger(__name__)
 
-# metric -> (histogram family, label selecting the metric or None, threshold key, unit)
-_WATCHED: dict[str, tuple[str, str | None, str, str]] = {
-    "LCP": ("browser_web_vital_seconds", "LCP", "lcp", "s"),
-    "INP": ("browser_web_vital_seconds", "INP", "inp", "s"),
-    "CLS": ("browser_web_vital_cls", None, "cls", ""),
+# metric -> (histogram family, label matchers selecting the metric, threshold key, unit)
+_WATCHED: dict[str, tuple[str, str, str, str]] = {
+    "LCP": ("browser_web_vital_seconds", 'metric="LCP"', "lcp", "s"),
+    "INP": ("browser_web_vital_seconds", 'metric="INP"', "inp", "s"),
+    "CLS": ("browser_web_vital_cls", "", "cls", ""),
 }
-# (metric, route) -> upper bound -> cumulative count, summed over devices.
-Buckets = dict[tuple[str, str], dict[float, float]]
 
 
 class WebVitalsSource:
-    """p75 of LCP, INP and CLS per route over a sliding window (see the module docstring)."""
+    """p75 of LCP, INP and CLS per route over a sliding window (see the module docstring),
+    asked of the query layer (the embedded history, or Prometheus with PROMETHEUS_URL)."""
 
     def __init__(
         self,
         thresholds: Mapping[str, float],
-        registry: Callable[[], Any] = app_registry,
-        window_seconds: float = 900.0,
+        backend: Callable[[], query.Backend] = query.backend,
+        window_seconds: int = 900,
     ) -> None:
         self.thresholds = thresholds
-        self.registry = registry
-        self.window = window_seconds
-        self._readings: deque[tuple[float, Buckets]] = deque()
-
-    def _read(self) -> Buckets:
-        wanted = {family: metric for metric, (family, _, _, _) in _WATCHED.items()}
-        buckets: Buckets = {}
-        for family in self.registry().collect():
-            if family.name not in wanted:
-                continue
-            for sample in family.samples:
-                if not sample.name.endswith("_bucket"):
-                    continue
-                metric = sample.labels.get("metric", "CLS")
-                if metric not in _WATCHED:
-                    continue
-                per_bound = buckets.setdefault((metric, sample.labels["route"]), {})
-                bound = float(sample.labels["le"])
-                per_bound[bound] = per_bound.get(bound, 0.0) + sample.value
-        return buckets
-
-    def _update(self, now: float) -> None:
-        reading = self._read()
-        if self._readings:
-            last = self._readings[-1][1]
-            if any(
-                max(reading.get(key, {}).values(), default=0.0) < max(old.values(), default=0.0)
-                for key, old in last.items()
-            ):
-                self._readings.clear()  # counters went down: the web server restarted
-        self._readings.append((now, reading))
-        while len(self._readings) > 2 and now - self._readings[1][0] >= self.window:
-            self._readings.popleft()
+        self.backend = backend
+        self.window = int(window_seconds)
 
     def observe(self, now: float) -> list[Observation]:
-        self._update(now)
-        if len(self._readings) < 2:
-            return []
-        first, last = self._readings[0][1], self._readings[-1][1]
+        answer = self.backend()
         observations = []
-        for (metric, route), counts in sorted(last.items()):
-            before = first.get((metric, route), {})
-            delta = sorted(
-                (bound, count - before.get(bound, 0.0)) for bound, count in counts.items()
+        for metric, (family, where, key, unit) in _WATCHED.items():
+            selector = f"{family}_count{{{where}}}" if where else f"{family}_count"
+            counts = answer.instant(query.increase(selector, self.window, by=["route"]), now)
+            samples = {v.labels.get("route", ""): v.value for v in counts}
+            p75s = answer.instant(
+                query.quantile(0.75, family, self.window, by=["route"], where=where), now
             )
-            samples = delta[-1][1] if delta else 0.0
-            p75 = quantile(0.75, delta)
-            if p75 is None:
-                continue
-            _, _, key, unit = _WATCHED[metric]
             limit = self.thresholds[key]
-            observations.append(
-                Observation(
-                    instance=f"{metric}:{route}",
-                    bad=samples >= self.thresholds["min_samples"] and p75 > limit,
-                    labels={"metric": metric, "route": route},
-                    annotations={
-                        "description": f"p75 {metric} on {route} is {p75:.3g}{unit} over "
-                        f"{samples:.0f} page views in the last {self.window / 60:.0f} minutes "
-                        f"(threshold {limit:g}{unit})."
-                    },
-                    value=p75,
+            for value in sorted(p75s, key=lambda v: v.labels.get("route", "")):
+                route, p75 = value.labels.get("route", ""), value.value
+                seen = samples.get(route, 0.0)
+                observations.append(
+                    Observation(
+                        instance=f"{metric}:{route}",
+                        bad=seen >= self.thresholds["min_samples"] and p75 > limit,
+                        labels={"metric": metric, "route": route},
+                        annotations={
+                            "description": f"p75 {metric} on {route} is {p75:.3g}{unit} over "
+                            f"{seen:.0f} page views in the last {self.window / 60:.0f} "
+                            f"minutes (threshold {limit:g}{unit})."
+                        },
+                        value=p75,
+                    )
                 )
-            )
-        return observations
+        return sorted(observations, key=lambda o: o.instance)
 
 
 def web_vitals_poor(values: Mapping[str, float]) -> WebVitalsSource:

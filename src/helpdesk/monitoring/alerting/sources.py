@@ -8,15 +8,14 @@ the factories are at the end of each section.
   once per evaluation.
 - ``SystemSource``: CPU, memory and disk from the system monitor's cgroup-aware snapshot.
 - ``HttpWindow`` with ``ErrorRatioSource`` / ``LatencySource``: the 5xx ratio and p95 latency
-  over a sliding window, from the ``http_server_request_duration_seconds`` histogram
-  (differences between readings, so a restart or an old burst does not count).
+  over the last 5 minutes of the ``http_server_request_duration_seconds`` histogram, asked of
+  the query layer (``helpdesk.monitoring.history.query``: the embedded history or Prometheus).
 - ``DeliveryFailingSource`` / ``OutboxBacklogSource``: the notification outbox.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -26,8 +25,7 @@ from django.utils import timezone
 from helpdesk.monitoring import system
 from helpdesk.monitoring.alerting.evaluator import Observation
 from helpdesk.monitoring.health.runner import readiness_statuses
-from helpdesk.monitoring.history.query import quantile_of as quantile
-from helpdesk.monitoring.metrics.reading import app_registry
+from helpdesk.monitoring.history import query
 from helpdesk.monitoring.probes import runner
 from helpdesk.monitoring.probes.models import ProbeRun
 
@@ -156,55 +154,31 @@ _HISTOGRAM = "http_server_request_duration_seconds"
 
 
 class HttpWindow:
-    """Readings of the HTTP duration histogram, to compute figures over a sliding window."""
+    """The HTTP figures over the last ``window_seconds``, asked of the query layer (the
+    embedded history, or Prometheus with PROMETHEUS_URL): one implementation of rate and
+    quantile for charts and rules."""
 
     def __init__(
-        self, registry: Callable[[], Any] = app_registry, window_seconds: float = 300.0
+        self, backend: Callable[[], query.Backend] = query.backend, window_seconds: int = 300
     ) -> None:
-        self.registry = registry
-        self.window = window_seconds
-        self._readings: deque[tuple[float, float, float, dict[float, float]]] = deque()
-        self._taken_at: float | None = None
+        self.backend = backend
+        self.window = int(window_seconds)
 
-    def _read(self) -> tuple[float, float, dict[float, float]]:
-        total = errors = 0.0
-        buckets: dict[float, float] = {}
-        for family in self.registry().collect():
-            if family.name != _HISTOGRAM:
-                continue
-            for sample in family.samples:
-                status = str(sample.labels.get("http_response_status_code", ""))
-                if sample.name == _HISTOGRAM + "_count":
-                    total += sample.value
-                    if status.startswith("5"):
-                        errors += sample.value
-                elif sample.name == _HISTOGRAM + "_bucket":
-                    bound = float(sample.labels["le"])
-                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
-        return total, errors, buckets
-
-    def update(self, now: float) -> None:
-        """Take a reading (once per evaluation) and drop those older than the window."""
-        if self._taken_at == now:
-            return
-        self._taken_at = now
-        total, errors, buckets = self._read()
-        if self._readings and total < self._readings[-1][1]:
-            self._readings.clear()  # counters went down: the web server restarted
-        self._readings.append((now, total, errors, buckets))
-        while len(self._readings) > 2 and now - self._readings[1][0] >= self.window:
-            self._readings.popleft()
-
-    def figures(self) -> tuple[float, float, float | None, float]:
+    def figures(self, now: float) -> tuple[float, float, float | None, float]:
         """Return (requests, 5xx requests, p95 seconds or None, seconds covered) over the
-        window."""
-        if len(self._readings) < 2:
-            return 0.0, 0.0, None, 0.0
-        start, total0, errors0, buckets0 = self._readings[0]
-        end, total1, errors1, buckets1 = self._readings[-1]
-        requests = total1 - total0
-        delta = sorted((b, buckets1[b] - buckets0.get(b, 0.0)) for b in buckets1)
-        return requests, errors1 - errors0, quantile(0.95, delta), end - start
+        window ending at ``now``."""
+        answer = self.backend()
+        total = query.increase(f"{_HISTOGRAM}_count", self.window)
+        errors = query.increase(
+            f'{_HISTOGRAM}_count{{http_response_status_code=~"5.."}}', self.window
+        )
+        p95 = answer.instant(query.quantile(0.95, _HISTOGRAM, self.window), now)
+        return (
+            sum(v.value for v in answer.instant(total, now)),
+            sum(v.value for v in answer.instant(errors, now)),
+            p95[0].value if p95 else None,
+            float(self.window),
+        )
 
 
 def _rate(requests: float, span: float) -> float:
@@ -218,8 +192,7 @@ class ErrorRatioSource:
         self.window, self.ratio, self.min_rate = window, ratio, min_rate
 
     def observe(self, now: float) -> list[Observation]:
-        self.window.update(now)
-        requests, errors, _, span = self.window.figures()
+        requests, errors, _, span = self.window.figures(now)
         share = errors / requests if requests else 0.0
         return [
             Observation(
@@ -241,8 +214,7 @@ class LatencySource:
         self.window, self.seconds, self.min_rate = window, seconds, min_rate
 
     def observe(self, now: float) -> list[Observation]:
-        self.window.update(now)
-        requests, _, p95, span = self.window.figures()
+        requests, _, p95, span = self.window.figures(now)
         if p95 is None:
             return [Observation(instance="http", bad=False)]
         return [

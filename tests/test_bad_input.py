@@ -341,3 +341,11 @@ def test_it_names_the_search_parameter_for_a_nul_character(bob: Any) -> None:
     response = client_for(bob).get("/api/v1/tickets/", {"search": "a\x00b"})
     assert response.status_code == 400
     assert response.json() == {"search": ["Null characters are not allowed."]}
+
+
+def test_it_reads_an_empty_ip_or_user_filter_as_no_filter(staff: Any) -> None:
+    client = client_for(staff)
+    response = client.get("/api/v1/monitoring/security/events/?ip=&user=")
+    assert response.status_code == 200
+    # An empty date-time is not a date-time.
+    assert client.get("/api/v1/monitoring/alerts/?since=").status_code == 400

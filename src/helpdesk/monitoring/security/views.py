@@ -92,7 +92,7 @@ class SecurityEventListView(_Monitoring, generics.ListAPIView):
                 )
             query = query.filter(action=action)
         ip = params.get("ip")
-        if ip is not None:
+        if ip:  # empty: no filter, like user
             try:
                 ipaddress.ip_address(ip)
             except ValueError:

@@ -11,8 +11,9 @@ deadline (``watchdog``):
 - the health check Django runs on a reused connection (``SELECT 1``) waits at most
   ``DB_CONNECT_TIMEOUT``;
 - after a connect or wait timeout the server counts as unavailable for
-  ``DB_UNAVAILABLE_SECONDS``: new connections fail at once (OperationalError), so requests
-  answer 503 instead of each holding a thread for a timeout.
+  ``DB_UNAVAILABLE_SECONDS``: waits in flight on it are cut, and queries and new connections
+  fail at once (OperationalError), so requests answer 503 instead of each holding a thread
+  for a timeout.
 
 ``migrate`` lifts both statement bounds for its connection: building an index on a large table
 may take long, and an operator is watching.
@@ -26,11 +27,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.backends.postgresql import base
 from django.db.models.signals import pre_migrate
 
-from helpdesk.lib.postgresql.watchdog import ServerUnavailable, watchdog
+from helpdesk.lib.postgresql.watchdog import watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +63,29 @@ class DatabaseWrapper(base.DatabaseWrapper):
         with watchdog.guard(self.alias, fd, seconds, self.retry_seconds):
             yield
 
+    def _unavailable(self) -> str:
+        """Return why the server counts as unavailable now, or '' to go ahead."""
+        seconds = watchdog.unavailable_for(self.alias)
+        if not seconds:
+            return ""
+        return f"database unavailable after a timeout, retrying in {seconds:.0f} s"
+
     def _bounded_execute(
         self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
     ) -> Any:
+        why = self._unavailable() if self.query_deadline is not None else ""
+        if why:
+            # A wait on this server timed out moments ago (maybe in another thread): an open
+            # connection would wait for the same silence.
+            self.errors_occurred = True
+            raise OperationalError(why)
         with self._bounded(self.query_deadline):
             return execute(sql, params, many, context)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        try:
-            watchdog.check(self.alias)
-        except ServerUnavailable as why:
-            raise self.Database.OperationalError(f"database unavailable ({why})") from None
+        why = self._unavailable()
+        if why:
+            raise self.Database.OperationalError(why)
         try:
             connection = super().get_new_connection(conn_params)
         except self.Database.errors.ConnectionTimeout:
@@ -82,6 +95,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def is_usable(self) -> bool:
+        if self._unavailable():
+            return False  # Django closes it; the next connection fails at once
         with self._bounded(self.ping_deadline):
             return bool(super().is_usable())
 

@@ -8,8 +8,9 @@ daemon thread per process shuts the socket of a wait that overran: the driver th
 OperationalError at once and the thread is free to answer 503.
 
 A wait that overran also marks its server unavailable for ``retry_seconds``: the other waits
-on it are cut at once, and ``check()`` refuses new connections until then, so a hung server
-holds no thread for longer than one deadline. The first connection after that tries again.
+on it are cut at once, and callers ask ``unavailable_for()`` before they wait on it again,
+so a hung server holds no thread for longer than one deadline. The first call after that
+tries the server again.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.2
-
-
-class ServerUnavailable(Exception):
-    """The server is marked unavailable after a recent timeout."""
 
 
 @dataclass(frozen=True)
@@ -65,11 +62,9 @@ class Watchdog:
             with self._lock:
                 self._waits.pop(key, None)  # gone already when it was cut
 
-    def check(self, server: str) -> None:
-        """Raise ServerUnavailable while ``server`` is marked unavailable."""
-        until = self._down.get(server, 0.0)
-        if until > time.monotonic():
-            raise ServerUnavailable(f"retrying in {until - time.monotonic():.0f} s")
+    def unavailable_for(self, server: str) -> float:
+        """Return the seconds ``server`` still counts as unavailable (0: try it)."""
+        return max(0.0, self._down.get(server, 0.0) - time.monotonic())
 
     def timed_out(self, server: str, retry_seconds: float) -> None:
         """Mark ``server`` unavailable after a timeout and cut every wait on it."""

@@ -26,6 +26,7 @@ from django.core.cache import caches
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
+from helpdesk.lib.postgresql.watchdog import watchdog
 from helpdesk.monitoring.system.monitor import disk_usage
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,11 @@ class DatabaseCheck(DatastoreCheck):
 
     PostgreSQL is probed on a new short-lived connection built from the alias's settings with
     ``connect_timeout`` and ``statement_timeout`` set from the deadline, so a hung server never
-    leaves a request thread's (pooled) connection blocked. Other engines (SQLite) use the
-    alias's connection in the probe thread; the runner closes it afterwards.
+    leaves a request thread's (pooled) connection blocked. While the app's own connections
+    count the server as unavailable after a timeout (``helpdesk.lib.postgresql``), the check
+    fails at once: requests answer 503 then, and the probe would only wait for the same
+    silence. Other engines (SQLite) use the alias's connection in the probe thread; the runner
+    closes it afterwards.
     """
 
     name = "database"
@@ -127,6 +131,8 @@ class DatabaseCheck(DatastoreCheck):
         config = self.connection_settings()
         started = time.perf_counter()
         if connections[self.alias].vendor == "postgresql":
+            if watchdog.unavailable_for(self.alias):
+                raise ServiceUnavailable("timed out moments ago")
             self._probe_postgresql(config)
         else:
             try:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.management import call_command
 from django.db.models import Count, F
 
 from helpdesk.accounts.models import Membership, Organization
+from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator
+from helpdesk.monitoring.alerting.models import Alert
+from helpdesk.monitoring.alerting.rules import default_rules
 from helpdesk.monitoring.security.models import SecurityEvent
+from helpdesk.monitoring.slo.embedded import EmbeddedCounts
+from helpdesk.monitoring.slo.report import status
+from helpdesk.monitoring.slo.spec import slos
 from helpdesk.tickets.models import Comment, Ticket, TicketEvent
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +50,28 @@ def test_it_creates_one_admin_once(capsys: pytest.CaptureFixture[str]) -> None:
     assert "password" in first
     call_command("bootstrap_admin")
     assert "not shown again" in capsys.readouterr().out
+
+
+def test_it_keeps_the_first_response_slo_healthy() -> None:
+    call_command("seed_demo")
+    first_response = next(slo for slo in slos() if slo.name == "first_response")
+    now = time.time()
+    figures = status(first_response, EmbeddedCounts(), now)
+    # Most tickets were answered within policy, a few were not: well within the objective.
+    assert figures.total > 300
+    assert figures.sli is not None and figures.sli > first_response.objective
+    assert figures.budget_remaining > 0.5
+    assert not any(alert["firing"] for alert in figures.alerts)
+    # The embedded evaluator, past the alert's `for`, fires nothing on it either.
+    clock = [now]
+    rules = [
+        rule
+        for rule in default_rules()
+        if rule.name == "ErrorBudgetBurn" and rule.static_labels["slo"] == "first_response"
+    ]
+    assert len(rules) == 4
+    evaluator = Evaluator(rules, DatabaseSink(), clock=lambda: clock[0])
+    for _ in range(3):
+        evaluator.evaluate()
+        clock[0] += 120
+    assert not Alert.objects.filter(name="ErrorBudgetBurn").exists()

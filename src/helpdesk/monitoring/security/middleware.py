@@ -2,11 +2,13 @@
 lockout answers and the Content-Security-Policy header.
 
 It sits right after the request-context and access-log middleware, so everything it refuses is
-still logged. Per request it costs one cache operation (the client IP's counter in the current
-minute: ``INCR`` on Redis, with ``EXPIRE`` on a minute's first request; ``incr`` on local memory);
-everything else happens only when something suspicious is seen. Health probes, /metrics and
-static files (MONITORING_UNTRACKED_PATHS) are exempt. While Redis fails, the counters live in
-the process's memory (``store``): a cache outage neither fails nor slows every request.
+still logged. Per request it counts the client IP's hit in the current minute in memory; each
+process sends its counts to Redis in one pipelined call a second (``RateCounter``), so the
+rate detection and throttling see the other processes' requests up to a second late (lockouts
+are decided elsewhere, exactly: ``lockout``). Without Redis the counter is the local-memory
+cache. Everything else happens only when something suspicious is seen. Health probes, /metrics
+and static files (MONITORING_UNTRACKED_PATHS) are exempt. While Redis fails, the counters live
+in the process's memory (``store``): a cache outage neither fails nor slows every request.
 
 - More than SECURITY_RATE_LIMIT_PER_MINUTE requests in a minute: one
   ``excess_rate_limit_exceeded`` event per IP per minute, and 429 with Retry-After when the
@@ -24,8 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -43,6 +48,8 @@ from helpdesk.monitoring.security.store import failover
 logger = logging.getLogger(__name__)
 
 _BUCKET = 60
+# The site-wide counter sends each process's hits to Redis once a second (see RateCounter).
+_SEND_SECONDS = 1.0
 
 
 # Sentry SDKs' ingestion endpoints (helpdesk.monitoring.errors): limited per project key there,
@@ -64,18 +71,30 @@ def route_group(path: str) -> str:
 
 
 class RateCounter:
-    """Count hits per key in minute buckets: one Redis round trip, else the local store.
+    """Count hits per key in minute buckets, shared by every process through Redis.
 
-    Django's ``RedisCache.incr`` asks EXISTS before INCR and refuses a missing key, so on
-    Redis the counter sends ``INCR`` through its own client (the default cache's URL,
-    connection options and key prefix); the first hit of a bucket also sets its expiry.
+    With ``send_seconds`` 0 each hit is one round trip (``INCRBY`` and ``EXPIRE``, pipelined)
+    through the counter's own client on the default cache's URL, options and key prefix
+    (Django's ``RedisCache.incr`` asks EXISTS first and refuses a missing key). With
+    ``send_seconds`` > 0 the process counts in memory and sends what it counted in one
+    pipelined call with its first hit after each interval; a hit returns the total Redis gave
+    at the last send plus this process's hits since. Other processes' hits are then seen late
+    by at most their interval (a process that goes idle sends its last hits with its next
+    request), and a send that fails loses that interval's hits. Without Redis, or while it
+    fails, hits count in this process's stand-in (``store``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, send_seconds: float = 0.0) -> None:
         self._redis: redis.Redis | None = None
         config = settings.CACHES["default"]
         if config["BACKEND"].endswith(".RedisCache"):
             self._redis = redis.Redis.from_url(config["LOCATION"], **config.get("OPTIONS", {}))
+        self.send_seconds = send_seconds
+        self._lock = threading.Lock()
+        self._bucket = 0
+        self._unsent: Counter[str] = Counter()  # Redis key -> hits not sent yet
+        self._sent: dict[str, int] = {}  # Redis key -> its total at the last send (this bucket)
+        self._send_at = 0.0
 
     def hit(self, ip: str, bucket: int, scope: str = "rate") -> int:
         """Count one request; returns the IP's count in this bucket of ``scope``.
@@ -86,12 +105,19 @@ class RateCounter:
         key = f"security:{scope}:{ip}:{bucket}"
         store = failover("default")  # this process's memory while Redis fails
         if self._redis is not None and not store.degraded:
+            raw = cache.make_key(key)
+            with self._lock:
+                if bucket != self._bucket:  # a new minute: the last one's totals are done
+                    self._bucket, self._sent = bucket, {}
+                self._unsent[raw] += 1
+                count = self._sent.get(raw, 0) + self._unsent[raw]
+                now = time.monotonic()
+                if now < self._send_at:
+                    return count
+                batch, self._unsent = self._unsent, Counter()
+                self._send_at = now + self.send_seconds
             try:
-                raw = cache.make_key(key)
-                count = int(self._redis.incr(raw))
-                if count == 1:
-                    self._redis.expire(raw, _BUCKET * 3)
-                return count
+                return self._send(batch)[raw] + self._unsent[raw]
             except redis.RedisError as error:
                 store.failed(error)
         try:
@@ -100,6 +126,17 @@ class RateCounter:
             if store.add(key, 1, timeout=_BUCKET * 3):
                 return 1
             return int(store.incr(key))
+
+    def _send(self, batch: Counter[str]) -> dict[str, int]:
+        """Add the ``batch`` of hits to the Redis counters in one round trip; return the totals."""
+        pipe = cast(redis.Redis, self._redis).pipeline(transaction=False)
+        for raw, hits in batch.items():
+            pipe.incrby(raw, hits)
+            pipe.expire(raw, _BUCKET * 3)
+        totals = dict(zip(batch, pipe.execute()[::2], strict=True))
+        with self._lock:
+            self._sent.update(totals)
+        return totals
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -155,7 +192,7 @@ class SecurityMonitorMiddleware:
     ) -> None:
         self.get_response = get_response
         self.clock = clock
-        self.counter = RateCounter()
+        self.counter = RateCounter(send_seconds=_SEND_SECONDS)
         self.exempt = tuple(settings.MONITORING_UNTRACKED_PATHS)
         self.csp: str = settings.SECURITY_CSP
 

@@ -71,27 +71,28 @@ _SAFE_KEYS = frozenset({"event.category", "user.id", "http.request.id"})
 # (case-insensitive): key, api_key, X-Api-Key, csrftoken, client_secret, db.password,
 # sessionid, aws_credentials... Names are whole tokens (see the "param" pattern).
 _PARAM_SUFFIXES = (
-    r"key|token|secret|password|passwd|passphrase|pwd|signature|auth|session|sessionid|"
-    r"session_id|credentials?"
-)
-_PARAM_NAMES = r"[A-Za-z0-9_.\-]*(?:" + _PARAM_SUFFIXES + r")"
-
-# Every pattern needs "hdk_", "bearer", "basic" or "digest" (_SCHEME_WORDS), or "=" or ":"
-# with a parameter name (each contains one of _PARAM_WORDS) or "://" (a DSN) to match: that is
-# what Redactor.may_hold_secret tests before running the regex. Keep the three in step.
-_SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
-_PARAM_WORDS = (
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "auth",
     "key",
-    "session",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
     "signature",
+    "auth",
+    "session",
+    "sessionid",
+    "session_id",
     "credential",
-    "://",
+    "credentials",
 )
+_PARAM_NAMES = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_PARAM_SUFFIXES) + ")"
+
+# Every pattern needs one of these words (case-insensitive) to match: a scheme, or a parameter
+# name (with "=" or ":"), or "://" (a DSN). Redactor.may_hold_secret tests for them before
+# running the regex, so a line without any skips it.
+_SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
+_PARAM_WORDS = (*_PARAM_SUFFIXES, "://")
 _PATTERNS: tuple[tuple[str, str], ...] = (
     # Our API tokens: recognisable whatever surrounds them.
     ("hdk", r"\bhdk_[A-Za-z0-9_\-]{6,}"),
@@ -191,17 +192,11 @@ class Redactor:
         if not value.isascii():
             return True
         lowered = value.lower()
-        for word in _SCHEME_WORDS:
-            if word in lowered:
-                return True
-        if "=" in value or ":" in value:
-            for word in _PARAM_WORDS:
-                if word in lowered:
-                    return True
-        for secret in self._literals:  # noqa: SIM110 - a plain loop: any() costs more here
-            if secret in value:
-                return True
-        return False
+        if any(word in lowered for word in _SCHEME_WORDS):
+            return True
+        if ("=" in value or ":" in value) and any(word in lowered for word in _PARAM_WORDS):
+            return True
+        return any(secret in value for secret in self._literals)
 
     def text(self, value: str, limit: int | None = None) -> str:
         """Return ``value`` with secrets replaced and cut to ``limit`` (default max_chars)."""

@@ -53,6 +53,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     @contextmanager
     def _bounded(self, seconds: float | None) -> Iterator[None]:
+        why = self._unavailable() if seconds is not None else ""
+        if why:
+            # A wait on this server timed out moments ago (maybe in another thread): an open
+            # connection would wait for the same silence.
+            self.errors_occurred = True
+            raise OperationalError(why)
         try:
             fd = None if seconds is None or self.connection is None else self.connection.fileno()
         except self.Database.Error:  # a broken connection: the call fails at once anyway
@@ -73,12 +79,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _bounded_execute(
         self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
     ) -> Any:
-        why = self._unavailable() if self.query_deadline is not None else ""
-        if why:
-            # A wait on this server timed out moments ago (maybe in another thread): an open
-            # connection would wait for the same silence.
-            self.errors_occurred = True
-            raise OperationalError(why)
         with self._bounded(self.query_deadline):
             return execute(sql, params, many, context)
 
@@ -95,10 +95,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def is_usable(self) -> bool:
-        if self._unavailable():
-            return False  # Django closes it; the next connection fails at once
-        with self._bounded(self.ping_deadline):
-            return bool(super().is_usable())
+        try:
+            with self._bounded(self.ping_deadline):
+                return bool(super().is_usable())
+        except OperationalError:
+            return False  # counts as unavailable: Django closes it, reconnecting fails at once
 
     def commit(self) -> None:
         with self._bounded(self.query_deadline):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.monitoring.security.agents import classify, probe_path
-from helpdesk.monitoring.security.middleware import route_group
+from helpdesk.monitoring.security.middleware import RateCounter, route_group
 from helpdesk.monitoring.security.models import SecurityEvent
+from tests.services import unavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +139,18 @@ def test_it_serves_the_api_docs_without_inline_scripts() -> None:
 )
 def test_it_sorts_paths_into_route_groups(path: str, group: str) -> None:
     assert route_group(path) == group
+
+
+@pytest.mark.services
+def test_it_shares_request_counts_between_processes_each_interval() -> None:
+    if not settings.CACHES["default"]["BACKEND"].endswith(".RedisCache"):
+        unavailable("request counts are shared between processes through Redis (REDIS_URL)")
+    # Two processes' counters: each sends its hits at its first hit after each interval.
+    first, second = RateCounter(send_seconds=0.5), RateCounter(send_seconds=0.5)
+    ip = f"203.0.113.{secrets.randbelow(250) + 1}"
+    assert [first.hit(ip, 7) for _ in range(3)] == [1, 2, 3]  # the first hit is sent at once
+    assert second.hit(ip, 7) == 2  # the first process's two later hits are not sent yet
+    time.sleep(0.6)
+    assert first.hit(ip, 7) == 5  # sends its three unsent hits: 2 + 3
+    assert second.hit(ip, 7) == 6
+    assert first.hit(ip, 8) == 1  # each minute counts on its own

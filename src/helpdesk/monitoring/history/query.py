@@ -20,6 +20,7 @@ hour rollups for ranges older than the minute retention or steps of an hour or m
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import math
 import re
@@ -406,30 +407,29 @@ class EmbeddedBackend:
         if not series:
             return {}
         groups = {pk: _group(labels, expr.by) for pk, labels in series.items()}
-        # Per group: sorted minute (or hour) starts and the running sum of increases.
-        sums: dict[Labels, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        # Per group, the increases in slots of ``resolution`` seconds from ``base``, then
+        # their running sums: each time's window is the difference of two of them.
+        base = (times[0] - expr.window) // resolution * resolution
+        slots = (times[-1] - base) // resolution + 1
+        dense: dict[Labels, list[float]] = {group: [0.0] * slots for group in groups.values()}
         rows = Point.objects.filter(
             series_id__in=list(series),
             step=resolution,
-            start__gte=times[0] - expr.window,
+            start__gte=base,
             start__lt=times[-1],
         ).values_list("series_id", "start", "value")
-        for pk, begin, value in rows.iterator(chunk_size=5000):
-            sums[groups[pk]][begin] += value
-        seen = {group for group in groups.values()}
+        for pk, begin, value in rows:
+            dense[groups[pk]][(begin - base) // resolution] += value
         out: Grid = {}
-        for group in seen:
-            starts = sorted(sums.get(group, {}))
-            running = [0.0]
-            for begin in starts:
-                running.append(running[-1] + sums[group][begin])
+        scale = 1 / expr.window if expr.per_second else 1.0
+        for group, increases in dense.items():
+            running = [0.0, *itertools.accumulate(increases)]
             values: dict[int, float] = {}
             for t in times:
-                # Rows wholly inside [t - window, t).
-                lo = bisect.bisect_left(starts, t - expr.window)
-                hi = bisect.bisect_left(starts, t - resolution + 1)
-                total = running[hi] - running[lo] if hi > lo else 0.0
-                values[t] = total / expr.window if expr.per_second else total
+                # Slots wholly inside [t - window, t).
+                lo = -(-(t - expr.window - base) // resolution)
+                hi = (t - base) // resolution
+                values[t] = (running[hi] - running[lo]) * scale if hi > lo else 0.0
             out[group] = values
         return out
 
@@ -464,7 +464,7 @@ class EmbeddedBackend:
             start__lt=times[-1],
         ).values_list("series_id", "start", "value")
         history: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        for pk, begin, value in rows.iterator(chunk_size=5000):
+        for pk, begin, value in rows:
             history[pk].append((begin, value))
         collected: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
         for pk, points in history.items():

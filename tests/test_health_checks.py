@@ -448,11 +448,15 @@ def test_it_keeps_a_non_critical_failure_at_warn() -> None:
 
 @pytest.mark.django_db
 def test_it_fails_while_a_migration_is_not_applied() -> None:
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
     from django.db.migrations.recorder import MigrationRecorder
 
     MigrationsCheck._applied.discard("default")
-    # In the test's transaction (rolled back afterwards); run() in this thread sees it.
-    MigrationRecorder.Migration.objects.filter(app="tickets", name="0001_initial").delete()
+    # Forget the newest tickets migration (a leaf, so exactly one becomes pending), in the
+    # test's transaction (rolled back afterwards); run() in this thread sees it.
+    leaf = next(n for n in MigrationLoader(connection).graph.leaf_nodes() if n[0] == "tickets")
+    MigrationRecorder.Migration.objects.filter(app=leaf[0], name=leaf[1]).delete()
     with pytest.raises(ServiceUnavailable) as raised:
         MigrationsCheck().run()
     assert raised.value.message == "1 migrations not applied"

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # The largest id a query may carry: PostgreSQL's bigint and SQLite's integer. A larger number
 # is a field error here, not an OverflowError in the database driver.
 MAX_ID = 2**63 - 1
-# JSON request bodies nest no deeper than this. Our API needs 3 levels; deeper input only
+# JSON request bodies nest no deeper than this. Our bodies need a few levels; deeper input only
 # serves to exhaust the stack of whatever walks it later (validation, logging, repr).
 MAX_JSON_DEPTH = 32
 

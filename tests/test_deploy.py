@@ -13,6 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -131,9 +132,18 @@ def test_it_scrapes_services_that_exist() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert {"helpdesk", "node", "postgres", "redis"} <= set(jobs)
     for job in jobs.values():
-        for target in job["static_configs"][0]["targets"]:
-            host = target.split(":")[0]
-            assert host == "localhost" or host in everything, target
+        # A probe job's targets are URLs; the scrape itself goes to the relabelled __address__.
+        addresses = [
+            rule["replacement"]
+            for rule in job.get("relabel_configs", [])
+            if rule.get("target_label") == "__address__"
+        ]
+        for group in job["static_configs"]:
+            for target in group["targets"]:
+                host = urlsplit(target).hostname if "://" in target else target.split(":")[0]
+                assert host == "localhost" or host in everything, target
+        for address in addresses:
+            assert address.split(":")[0] in everything, address
     app = jobs["helpdesk"]
     assert app["authorization"]["credentials_file"] == "/run/secrets/monitoring_token"
     assert "monitoring_token" in everything["prometheus"]["secrets"]

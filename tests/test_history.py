@@ -263,6 +263,19 @@ def test_it_answers_increase_and_rate_by_label(traffic: q.EmbeddedBackend) -> No
     assert values(rate) == {(): round(160 / 300, 6)}
 
 
+def test_it_answers_from_the_last_written_minute_until_it_is_stale(
+    traffic: q.EmbeddedBackend,
+) -> None:
+    written = SamplerState.objects.get(pk=1).checkpoint_at
+    requests = q.increase("app_requests_total", 300, by=["route"])
+    latest = values(traffic.instant(requests, written))
+    assert latest
+    # While the current minute is being sampled, the answer is the last written minute's.
+    assert values(traffic.instant(requests, written + 59)) == latest
+    # A sampler stopped for longer than the lookback answers nothing, not an old state.
+    assert traffic.instant(requests, written + 301) == []
+
+
 def test_it_answers_the_ratio_of_two_rates(traffic: q.EmbeddedBackend) -> None:
     errors = q.rate('app_requests_total{status=~"5.."}', 300, by=["route"])
     total = q.rate("app_requests_total", 300, by=["route"])

@@ -5,6 +5,7 @@ command and API, and the embedded ErrorBudgetBurn alert."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -19,13 +20,15 @@ from prometheus_client import CollectorRegistry, Histogram
 from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator
 from helpdesk.monitoring.alerting.models import Alert
 from helpdesk.monitoring.alerting.rules import default_rules
+from helpdesk.monitoring.history.models import Point, SamplerState, Series
+from helpdesk.monitoring.history.sampler import rollup_hours, series_key
 from helpdesk.monitoring.probes.models import ProbeRun
 from helpdesk.monitoring.slo import burn
-from helpdesk.monitoring.slo.embedded import EmbeddedCounts, Sampler
-from helpdesk.monitoring.slo.models import SliSample
+from helpdesk.monitoring.slo.embedded import EmbeddedCounts
 from helpdesk.monitoring.slo.report import report, status
 from helpdesk.monitoring.slo.spec import SHIPPED, SpecError, load, slos
 from tests.conftest import client_for
+from tests.metrics_history import Recorder
 
 NOW = 1_767_600_000.0
 
@@ -131,20 +134,42 @@ def test_it_computes_budgets_and_burn_rates_like_the_workbook() -> None:
     assert not burn.firing({"1h": None, "5m": 90.0}, page)
 
 
-def _samples(kind: str, rows: list[tuple[float, float, float]]) -> None:
-    """Store (seconds before NOW, good, total) increments."""
-    SliSample.objects.bulk_create(
-        SliSample(kind=kind, at=datetime.fromtimestamp(NOW - ago, tz=UTC), good=good, total=total)
+def _history(rows: list[tuple[float, float, float]], end: float = NOW) -> None:
+    """Store minutes of request counts in the metrics history, as its sampler writes them:
+    (seconds before ``end``, requests answered 200, all requests; the rest answered 503),
+    every request within 500 ms."""
+    histogram = "http_server_request_duration_seconds"
+    series = {
+        (suffix, code): Series.objects.create(
+            key=series_key(histogram + suffix, labels),
+            name=histogram + suffix,
+            kind="counter",
+            labels=labels,
+            first_seen=0,
+            last_seen=int(end),
+        )
+        for code in ("200", "503")
+        for suffix, labels in (
+            ("_count", {"http_response_status_code": code}),
+            ("_bucket", {"http_response_status_code": code, "le": "0.5"}),
+        )
+    }
+    Point.objects.bulk_create(
+        Point(series=one, step=60, start=int(end - ago) - 60, value=value)
         for ago, good, total in rows
+        for (_, code), one in series.items()
+        if (value := good if code == "200" else total - good)
     )
+    rollup_hours(0, int(end) // 3600 * 3600)
+    SamplerState.objects.update_or_create(pk=1, defaults={"checkpoint_at": int(end)})
 
 
 @pytest.mark.django_db
-def test_it_sums_sampled_increments_over_each_window() -> None:
+def test_it_sums_the_history_over_each_window() -> None:
     # A steady 1 000 requests a minute for 3 days with half an error a minute (0.05 %); 30
     # errors a minute in the last 10 minutes.
     rows = [(m * 60.0, 999.5 if m >= 10 else 970.0, 1000.0) for m in range(0, 3 * 1440)]
-    _samples("http_not_5xx", rows)
+    _history(rows)
     counts = EmbeddedCounts()
     availability = by_name("availability")
     assert counts.counts(availability, "5m", NOW) == (5 * 970.0, 5000.0)
@@ -172,7 +197,7 @@ def test_it_sums_sampled_increments_over_each_window() -> None:
     assert figures.seconds_to_exhaustion == pytest.approx(2.391 * 86400, rel=1e-3)
 
 
-def test_it_samples_the_http_histogram_into_increments(db: None, settings: Any) -> None:
+def test_it_reads_the_http_slis_from_the_history_the_worker_samples(db: None) -> None:
     registry = CollectorRegistry()
     histogram = Histogram(
         "http_server_request_duration_seconds",
@@ -181,26 +206,27 @@ def test_it_samples_the_http_histogram_into_increments(db: None, settings: Any) 
         registry=registry,
         buckets=(0.1, 0.5, 1.0),
     )
-    sampler = Sampler(lambda: registry, interval=60)
-    assert sampler.sample(NOW) == {"stored": 0}  # the first reading is the baseline
+    recorder = Recorder(registry)
+    recorder.at(0)  # the first reading is the baseline
     for _ in range(90):
         histogram.labels("GET", "/api/", "200").observe(0.05)
     for _ in range(6):
         histogram.labels("GET", "/api/", "503").observe(0.05)
     for _ in range(4):
         histogram.labels("GET", "/api/", "500").observe(0.9)
-    assert sampler.sample(NOW + 60) == {"stored": 3}
-    rows = {row.kind: (row.good, row.total) for row in SliSample.objects.all()}
-    assert rows == {
-        "http_not_5xx": (90.0, 100.0),
-        "http_not_500": (96.0, 100.0),
-        "http_under_500ms": (96.0, 100.0),
+    recorder.at(30)
+    now = recorder.at(60)  # a new minute: the last one is written
+    counts = EmbeddedCounts()
+    assert {
+        name: counts.counts(by_name(name), "5m", now)
+        for name in ("availability", "error_rate", "latency")
+    } == {
+        "availability": (90.0, 100.0),
+        "error_rate": (96.0, 100.0),
+        "latency": (96.0, 100.0),
     }
-    # Another worker sampling the same interval stores nothing twice.
-    other = Sampler(lambda: registry, interval=60)
-    other.sample(NOW + 61)
-    other.sample(NOW + 62)
-    assert SliSample.objects.count() == 3
+    # The 30-day window reads hour rollups and the minutes of the hour not closed yet.
+    assert counts.counts(by_name("availability"), "30d", now) == (90.0, 100.0)
 
 
 def test_it_counts_first_responses_by_when_their_outcome_was_known(make_ticket: Any) -> None:
@@ -236,8 +262,7 @@ def test_it_counts_probe_runs() -> None:
 @pytest.mark.django_db
 def test_it_reports_every_slo_from_the_command() -> None:
     # The command reports at the current time: a sample of a minute ago, 3 % errors.
-    at = timezone.now() - timedelta(seconds=60)
-    SliSample.objects.create(kind="http_not_5xx", at=at, good=970.0, total=1000.0)
+    _history([(60.0, 970.0, 1000.0)], end=time.time() // 60 * 60)
     out = StringIO()
     call_command("slo", "report", "--json", stdout=out)
     data = json.loads(out.getvalue())
@@ -285,7 +310,7 @@ def test_it_answers_503_when_prometheus_is_unreachable(bob: Any, settings: Any) 
 @pytest.mark.django_db
 def test_it_pages_once_on_a_fast_burn_in_the_embedded_evaluator() -> None:
     # 3 % errors for the last hour (the only data): 30x the availability budget everywhere.
-    _samples("http_not_5xx", [(m * 60.0, 970.0, 1000.0) for m in range(60)])
+    _history([(m * 60.0, 970.0, 1000.0) for m in range(60)])
     clock = [NOW]
     rules = [r for r in default_rules() if r.name == "ErrorBudgetBurn"]
     assert len(rules) == 4 * len(slos())

@@ -2,9 +2,11 @@
 
 One registry holds the app's HTTP duration histogram. Prometheus (Debian's binary) scrapes it
 every second and evaluates the generated rules/slo_recording.yml and rules/slo.yml (their
-`for` shortened to 1 s); the worker's sampler reads the same registry every second into the
-embedded counts. After 2 000 requests, 3 % of them 500s, both reports must give the same
-error ratios and burn rates, and the same ErrorBudgetBurn signals must fire in both paths.
+`for` shortened to 1 s); the worker's metrics-history sampler reads the same registry into
+the history, which the embedded counts ask through the query layer (the traffic falls in one
+minute of the history's clock, written as the worker writes minutes). After 2 000 requests,
+3 % of them 500s, both reports must give the same error ratios and burn rates, and the same
+ErrorBudgetBurn signals must fire in both paths.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator
 from helpdesk.monitoring.alerting.models import Alert
 from helpdesk.monitoring.alerting.rules import default_rules
-from helpdesk.monitoring.slo.embedded import EmbeddedCounts, Sampler
+from helpdesk.monitoring.history.sampler import Sampler
+from helpdesk.monitoring.slo.embedded import EmbeddedCounts
 from helpdesk.monitoring.slo.prometheus import PrometheusCounts
 from helpdesk.monitoring.slo.report import report
 from tests.engines import prometheus
@@ -77,7 +80,9 @@ def test_it_computes_the_same_burn_rates_and_alerts_as_prometheus(
     )
     port = free_port(24550, 24599)
     server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
-    sampler = Sampler(lambda: registry, interval=1)
+    # The history's clock: the minute before the current one, so it is written by `now`.
+    minute = [time.time() // 60 * 60 - 60]
+    sampler = Sampler(registry.collect, clock=lambda: minute[0], owner="test")
     try:
         config = _config(tmp_path, f"127.0.0.1:{port}")
         with prometheus(config, tmp_path / "data", free_port(24500, 24549)) as url:
@@ -88,14 +93,16 @@ def test_it_computes_the_same_burn_rates_and_alerts_as_prometheus(
                 return up.json()["data"]["result"] != []
 
             wait_until(scraped, timeout=20, message="Prometheus did not scrape the target")
-            sampler.sample(time.time())  # the baseline, at zero like Prometheus's first sample
+            sampler.sample()  # the baseline, at zero like Prometheus's first sample
             for _ in range(10):  # 200 requests a second, 3 % failing, 10 % slow
                 for i in range(200):
                     (failed if i % 100 < 3 else ok).observe(0.8 if i % 10 == 0 else 0.05)
                 time.sleep(1)
-                sampler.sample(time.time())
-            time.sleep(3)  # both paths read the final counters
-            sampler.sample(time.time())
+            minute[0] += 30
+            sampler.sample()  # the traffic, in the history's minute
+            minute[0] += 30
+            sampler.sample()  # the next minute: the one with the traffic is written
+            time.sleep(3)  # Prometheus scrapes the final counters
             wait_until(
                 lambda: {("availability", "1h/5m")} <= _prometheus_firing(url),
                 timeout=30,

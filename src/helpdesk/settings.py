@@ -369,10 +369,9 @@ if unknown_probes := set(PROBE_CHECKS) - {"ready", "login", "journey"}:
     raise ImproperlyConfigured(f"PROBE_CHECKS: unknown probes {sorted(unknown_probes)}")
 
 # Service level objectives (helpdesk.monitoring.slo; docs/slo.md): another SLO file than the
-# shipped one, how often the worker samples the app's request counters for the embedded
-# SLIs, and where `helpdesk slo report` and the API read SLIs (Prometheus's HTTP API) when set.
+# shipped one, and where `helpdesk slo report` and the API read SLIs (Prometheus's HTTP API)
+# when set; without it the embedded HTTP SLIs read the metrics history (HISTORY_* below).
 SLO_FILE = env_str("SLO_FILE")
-SLO_SAMPLE_SECONDS = env_float("SLO_SAMPLE_SECONDS", 60.0)
 PROMETHEUS_URL = env_str("PROMETHEUS_URL").rstrip("/")
 
 # Health checks (helpdesk.monitoring.health, docs/health.md): /health/live, /health/ready,

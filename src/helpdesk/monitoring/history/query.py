@@ -342,6 +342,12 @@ class EmbeddedBackend:
 
     def instant(self, expr: Expr, at: float | None = None) -> list[Value]:
         at = (self._now or time.time()) if at is None else at
+        # The minute being sampled is not written yet: answer as of the last written minute,
+        # as Prometheus answers from its last scrape, unless that is stale (a stopped sampler
+        # answers nothing rather than an old state).
+        written = self._written_until()
+        if written < at <= written + LOOKBACK_SECONDS:
+            at = written
         lines = self.range(expr, at, at, MINUTE)
         return [Value(line.labels, line.points[-1][1]) for line in lines if line.points]
 
@@ -420,6 +426,7 @@ class EmbeddedBackend:
         ).values_list("series_id", "start", "value")
         for pk, begin, value in rows:
             dense[groups[pk]][(begin - base) // resolution] += value
+        tail = self._hour_tails(groups, times) if resolution == HOUR else {}
         out: Grid = {}
         scale = 1 / expr.window if expr.per_second else 1.0
         for group, increases in dense.items():
@@ -429,8 +436,38 @@ class EmbeddedBackend:
                 # Slots wholly inside [t - window, t).
                 lo = -(-(t - expr.window - base) // resolution)
                 hi = (t - base) // resolution
-                values[t] = (running[hi] - running[lo]) * scale if hi > lo else 0.0
+                total = running[hi] - running[lo] if hi > lo else 0.0
+                values[t] = (total + tail.get(group, {}).get(t, 0.0)) * scale
             out[group] = values
+        return out
+
+    def _hour_tails(self, groups: dict[int, Labels], times: list[int]) -> Grid:
+        """Return per group and time ``t`` the minute rows of the hour ``t`` falls in.
+
+        Hour rows count only hours that closed by ``t``; without this tail a long window
+        (an SLO's 3 or 30 days) would miss up to the last hour of increases.
+        """
+        partial = [t for t in times if t % HOUR]
+        if not partial:
+            return {}
+        rows = Point.objects.filter(
+            series_id__in=list(groups),
+            step=MINUTE,
+            start__gte=partial[0] // HOUR * HOUR,
+            start__lt=partial[-1],
+        ).values_list("series_id", "start", "value")
+        sums: dict[Labels, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for pk, begin, value in rows:
+            sums[groups[pk]][begin] += value
+        out: Grid = {}
+        for group, per_minute in sums.items():
+            starts = sorted(per_minute)
+            running = [0.0, *itertools.accumulate(per_minute[begin] for begin in starts)]
+            out[group] = {
+                t: running[bisect.bisect_left(starts, t)]
+                - running[bisect.bisect_left(starts, t // HOUR * HOUR)]
+                for t in partial
+            }
         return out
 
     def _quantile(self, expr: Quantile, times: list[int], step: int) -> Grid:

@@ -15,7 +15,6 @@ from helpdesk.monitoring.alerting import channels, delivery, rules, services, sp
 from helpdesk.monitoring.alerting.evaluator import Evaluator
 from helpdesk.monitoring.alerting.worker import Job, Worker
 from helpdesk.monitoring.probes import runner as probe_runner
-from helpdesk.monitoring.slo import embedded as slo_embedded
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +52,7 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
     from helpdesk.monitoring.security.models import purge_expired_events
     from helpdesk.monitoring.security.tls import probe_configured
 
-    # The SLOs' embedded SLIs (the request counters' increments) and the synthetic probes.
-    sampler = slo_embedded.Sampler()
-    jobs.append(Job("slo-sample", settings.SLO_SAMPLE_SECONDS, lambda: sampler.sample(time.time())))
+    # The synthetic probes (the SLOs' embedded HTTP SLIs read the metrics history, below).
     if settings.PROBE_CHECKS:
         # First run one interval in: the web server started with the worker may still boot.
         first = time.monotonic() + settings.PROBE_INTERVAL_SECONDS

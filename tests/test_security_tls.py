@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -230,3 +231,22 @@ def test_it_checks_hosts_from_the_command(ca: CA, serve: object, capsys: object)
     with pytest.raises(SystemExit) as exit_info:
         call_command("tls_check", valid, expiring, cafile=str(ca.path))
     assert exit_info.value.code == 1
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert f"{expiring}: ok EXPIRES within 7 days (critical)" in out
+
+
+def test_it_reports_expiry_by_the_tls_alerts_thresholds(
+    ca: CA, serve: object, capsys: object, settings: Any
+) -> None:
+    # The command's limits are the catalogue's, overridden as the alerts' are.
+    month = serve("month", 30)  # type: ignore[operator]
+    call_command("tls_check", month, cafile=str(ca.path))
+    settings.ALERT_THRESHOLDS = "TLSCertificateExpiringSoon.days=45"
+    with pytest.raises(SystemExit):
+        call_command("tls_check", month, cafile=str(ca.path))
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert f"{month}: ok EXPIRES within 45 days (warning)" in out
+    settings.ALERT_THRESHOLDS = "TLSCertificateExpiryCritical.days=40"
+    with pytest.raises(SystemExit):
+        call_command("tls_check", month, cafile=str(ca.path))
+    assert f"{month}: ok EXPIRES within 40 days (critical)" in capsys.readouterr().out  # type: ignore[attr-defined]

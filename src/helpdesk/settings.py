@@ -487,13 +487,12 @@ SECURITY_RATE_LIMIT_PER_MINUTE = env_int("SECURITY_RATE_LIMIT_PER_MINUTE", 100, 
 SECURITY_THROTTLE_GROUPS = env_list("SECURITY_THROTTLE_GROUPS", ["auth"])
 SECURITY_404_LIMIT_PER_MINUTE = env_int("SECURITY_404_LIMIT_PER_MINUTE", 30, minimum=1)
 SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 180, minimum=1)
-# TLS certificate probe (run by the worker): HOST[:PORT] list, interval, alert thresholds.
+# TLS certificate probe (run by the worker): HOST[:PORT] list, interval, timeout, CA file.
+# Its "expiring" limits are the TLS alerts' (ALERT_THRESHOLDS, docs/alerting.md).
 SECURITY_TLS_HOSTS = env_list("SECURITY_TLS_HOSTS")
 SECURITY_TLS_INTERVAL_SECONDS = env_float("SECURITY_TLS_INTERVAL_SECONDS", 6 * 3600.0)
 SECURITY_TLS_TIMEOUT_SECONDS = env_float("SECURITY_TLS_TIMEOUT_SECONDS", 10.0)
 SECURITY_TLS_CA_FILE = env_str("SECURITY_TLS_CA_FILE")
-SECURITY_TLS_WARNING_DAYS = env_float("SECURITY_TLS_WARNING_DAYS", 21.0)
-SECURITY_TLS_CRITICAL_DAYS = env_float("SECURITY_TLS_CRITICAL_DAYS", 7.0)
 # Content-Security-Policy of our HTML pages (admin, API browser, API docs); empty: none.
 SECURITY_CSP = env_str(
     "SECURITY_CSP",

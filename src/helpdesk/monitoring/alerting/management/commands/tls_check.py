@@ -1,4 +1,9 @@
-"""``helpdesk tls-check HOST[:PORT]…``: days left on each TLS certificate (exit 1 on trouble)."""
+"""``helpdesk tls-check HOST[:PORT]…``: days left on each TLS certificate (exit 1 on trouble).
+
+The limits are the TLS alerts' thresholds from the alert catalogue
+(``TLSCertificateExpiringSoon.days``, ``TLSCertificateExpiryCritical.days``, overridden by
+``ALERT_THRESHOLDS`` as for the alerts), so the command and the alerts agree on "expiring".
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,37 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from helpdesk.monitoring.alerting import catalogue
 from helpdesk.monitoring.security import tls
 
 logger = logging.getLogger(__name__)
 
 
+def expiry_limits() -> tuple[float, float]:
+    """Return the (warning, critical) days of the TLS alerts, overrides applied."""
+    alerts = {alert.name: alert for alert in catalogue.all_alerts()}
+    warning = catalogue.thresholds(alerts["TLSCertificateExpiringSoon"])["days"]
+    critical = catalogue.thresholds(alerts["TLSCertificateExpiryCritical"])["days"]
+    return warning, critical
+
+
+def _expiry(left: float | None, warning: float, critical: float) -> str:
+    """Return what the report says about ``left`` seconds of validity ("" when fine)."""
+    if left is None:
+        return ""
+    if left < 0:
+        return " EXPIRED (critical)"
+    if left < critical * 86400:
+        return f" EXPIRES within {critical:g} days (critical)"
+    if left < warning * 86400:
+        return f" EXPIRES within {warning:g} days (warning)"
+    return ""
+
+
 class Command(BaseCommand):
     help = (
         "Probe TLS certificates (default: SECURITY_TLS_HOSTS). Exit 1 when a probe fails or a "
-        "certificate expires within SECURITY_TLS_WARNING_DAYS."
+        "certificate expires within TLSCertificateExpiringSoon's days (ALERT_THRESHOLDS)."
     )
 
     requires_system_checks: list[str] = []
@@ -33,7 +60,7 @@ class Command(BaseCommand):
         targets = options["targets"] or settings.SECURITY_TLS_HOSTS
         if not targets:
             raise CommandError("give HOST[:PORT] arguments or set SECURITY_TLS_HOSTS")
-        warning = settings.SECURITY_TLS_WARNING_DAYS
+        warning, critical = expiry_limits()
         trouble = False
         for target in targets:
             try:
@@ -45,10 +72,8 @@ class Command(BaseCommand):
             left = result.seconds_left()
             days = "unknown" if left is None else f"{left / 86400:.1f} days"
             status = "ok" if result.success else f"FAILED ({result.error})"
-            if left is not None and left < warning * 86400:
-                status += f" EXPIRES within {warning:g} days" if left >= 0 else " EXPIRED"
-                trouble = True
-            trouble = trouble or not result.success
-            self.stdout.write(f"{result.host}: {status}; notAfter in {days}")
+            expiry = _expiry(left, warning, critical)
+            trouble = trouble or not result.success or bool(expiry)
+            self.stdout.write(f"{result.host}: {status}{expiry}; notAfter in {days}")
         if trouble:
             raise SystemExit(1)

@@ -28,6 +28,7 @@ from helpdesk.monitoring.history.sampler import Sampler
 from helpdesk.monitoring.slo.embedded import EmbeddedCounts
 from helpdesk.monitoring.slo.prometheus import PrometheusCounts
 from helpdesk.monitoring.slo.report import report
+from helpdesk.monitoring.slo.spec import slos
 from tests.engines import prometheus
 from tests.services import free_port, require_binary, wait_until
 
@@ -49,6 +50,10 @@ def _config(tmp_path: Path, target: str) -> Path:
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def by_name(name: str) -> Any:
+    return next(slo for slo in slos() if slo.name == name)
 
 
 def _prometheus_firing(url: str) -> set[tuple[str, str]]:
@@ -112,6 +117,11 @@ def test_it_computes_the_same_burn_rates_and_alerts_as_prometheus(
             now = time.time()
             from_prometheus = {s["name"]: s for s in report(counts, now=now)["slos"]}
             prometheus_firing = _prometheus_firing(url)
+            # With PROMETHEUS_URL the embedded evaluator's counts ask Prometheus the same.
+            settings.PROMETHEUS_URL = url
+            good, total = EmbeddedCounts().counts(by_name("availability"), "1h", now)
+            assert 1 - good / total == pytest.approx(0.03, rel=1e-3)
+            settings.PROMETHEUS_URL = ""
     finally:
         server.shutdown()
     from_embedded = {s["name"]: s for s in report(EmbeddedCounts(), now=now)["slos"]}

@@ -1,9 +1,10 @@
-"""Good and total events of the SLIs from the app's own data, without Prometheus.
+"""Good and total events of the SLIs for the embedded evaluator and report.
 
 - ``http_not_5xx``, ``http_not_500``, ``http_under_500ms``: increases of the HTTP duration
-  histogram over the window, asked of the embedded metrics history through the one query
-  layer (``helpdesk.monitoring.history.query``), the same questions the SLO file asks
-  Prometheus. The probes' requests are not in the histogram (``helpdesk.lib.synthetic``).
+  histogram over the window, asked through the one query layer
+  (``helpdesk.monitoring.history.query``) of the embedded metrics history, or of Prometheus
+  when PROMETHEUS_URL is set: the same questions the SLO file asks Prometheus. The probes'
+  requests are not in the histogram (``helpdesk.lib.synthetic``).
 - ``first_response``: tickets whose first-response outcome became known in the window.
 - ``probes``: probe runs in the window, the good ones successful.
 
@@ -16,6 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from django.conf import settings
 from django.db.models import Count, Q
 
 from helpdesk.monitoring.history import query
@@ -51,7 +53,9 @@ class EmbeddedCounts:
     def counts(self, slo: SLO, window: str, now: float) -> tuple[float, float]:
         seconds = window_seconds(window)
         if slo.embedded in HTTP_SELECTORS:
-            history = query.EmbeddedBackend(now=now)
+            # With PROMETHEUS_URL the worker keeps no history: the query layer asks Prometheus,
+            # as the embedded evaluator's other request rules do.
+            history = query.backend() if settings.PROMETHEUS_URL else query.EmbeddedBackend(now)
             good, total = (
                 sum(v.value for v in history.instant(query.increase(selector, seconds), now))
                 for selector in HTTP_SELECTORS[slo.embedded]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import transaction
 from django.test import Client, override_settings
 
 from helpdesk.monitoring.errors.models import ErrorEvent, ErrorIssue
@@ -122,3 +123,14 @@ def test_the_real_sentry_sdk_reports_to_a_running_server(tmp_path: Path) -> None
         ).json()
         frames = detail["latest_event"]["data"]["exception"]["values"][0]["stacktrace"]["frames"]
         assert frames[-1]["function"] == "apply_discount"
+
+
+@override_settings(ROOT_URLCONF="tests.errors_urls")
+def test_it_stores_a_requests_queued_events_when_the_request_ends() -> None:
+    # An exception raised inside a transaction waits for the end of its request; it must be
+    # stored then, not left queued for whichever request captures an error next.
+    with transaction.atomic():
+        Client(raise_request_exception=False).get("/fail/1/")
+        assert ErrorIssue.objects.count() == 1
+    assert Client().get("/log-error/").status_code == 200
+    assert ErrorIssue.objects.count() == 2

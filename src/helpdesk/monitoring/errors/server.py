@@ -18,6 +18,7 @@ import linecache
 import logging
 import socket
 import sys
+import threading
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -37,7 +38,17 @@ PLATFORM_SLUG = "platform"
 APP_MODULE_PREFIX = "helpdesk"
 MAX_CHAIN = 5
 _capturing: ContextVar[bool] = ContextVar("errors_capturing", default=False)
-_pending: list[dict[str, Any]] = []
+# Events captured inside a transaction wait for the end of their request, per thread: a
+# gthread worker serves several requests at once, and one request's events must not wait for
+# (or be stored by) another's.
+_local = threading.local()
+
+
+def _pending() -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] | None = getattr(_local, "events", None)
+    if events is None:
+        events = _local.events = []
+    return events
 
 
 def _frames(tb: TracebackType | None) -> list[dict[str, Any]]:
@@ -161,25 +172,31 @@ def capture(event: dict[str, Any]) -> None:
     token = _capturing.set(True)
     try:
         if connection.in_atomic_block:
-            _pending.append(event)
+            _pending().append(event)
             return
-        while _pending:
-            _store(_pending.pop(0))
+        _drain()
         _store(event)
     finally:
         _capturing.reset(token)
 
 
 def flush_pending(**_: Any) -> None:
-    """Store events captured inside transactions (connected to ``request_finished``)."""
-    if not _pending or connection.in_atomic_block:
-        return
+    """Store the events this thread captured inside transactions (``request_finished``).
+
+    The request's own transactions are over by then (an outer one is a test's, and the events
+    roll back with it), so the queue always ends with its request.
+    """
     token = _capturing.set(True)
     try:
-        while _pending:
-            _store(_pending.pop(0))
+        _drain()
     finally:
         _capturing.reset(token)
+
+
+def _drain() -> None:
+    pending = _pending()
+    while pending:
+        _store(pending.pop(0))
 
 
 def on_request_exception(sender: Any, request: HttpRequest | None = None, **_: Any) -> None:

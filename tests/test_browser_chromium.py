@@ -99,7 +99,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, pages: PageServer) -> Iterator
         METRICS_TOKEN=TOKEN,
         MONITORING_API_TOKEN=API_TOKEN,
         WEB_CONCURRENCY="1",
-        BROWSER_ROUTES=f"{ROUTE},admin/login/",
+        # admin/login/ is not listed: the server resolves the admin page to its template.
+        BROWSER_ROUTES=ROUTE,
         BROWSER_ACTIONS="save-ticket",
         BROWSER_ALLOWED_ORIGINS=pages.origin,
     )
@@ -405,8 +406,9 @@ def test_it_takes_events_from_the_sentry_react_error_boundary(
 
 def test_it_monitors_the_platforms_own_pages(browser: Any, app: App) -> None:
     # The admin's login page carries the SDK with the platform project's DSN (same origin,
-    # under the admin's strict CSP): its Web Vitals land under its Django route template and
-    # an error on it becomes an issue of the platform project.
+    # under the admin's strict CSP): its Web Vitals land under its Django route template (the
+    # page declares none: the server resolves its URL) and an error on it becomes an issue of
+    # the platform project, tagged with the same route.
     labels = {"metric": "FCP", "route": "admin/login/", "device": "desktop"}
     before = metric(app, "browser_web_vital_seconds_count", **labels)
     page = browser.new_page()
@@ -414,6 +416,12 @@ def test_it_monitors_the_platforms_own_pages(browser: Any, app: App) -> None:
     page.evaluate("() => { setTimeout(() => { throw new Error('Admin widget failed'); }); }")
     issue = _issue(app, "Error: Admin widget failed", project="platform")
     assert issue["level"] == "error"
+    detail = requests.get(
+        f"{app.base}/api/v1/monitoring/errors/issues/{issue['id']}/",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=10,
+    ).json()
+    assert detail["latest_event"]["data"]["tags"]["route"] == "/admin/login/"
     page.evaluate(HIDE)
     wait_until(
         lambda: metric(app, "browser_web_vital_seconds_count", **labels) > before,

@@ -299,6 +299,23 @@ def test_it_drops_ips_and_user_fields_unless_the_project_keeps_them(project: Pro
     assert (user["email"], user["ip_address"]) == ("alice@example.org", "203.0.113.9")
 
 
+def test_it_tags_the_platforms_page_errors_with_their_route_template(
+    project: Project, org: Any
+) -> None:
+    platform = project
+    customer = Project.objects.create(name="Acme web", slug="acme-web", organization=org)
+    page = {"message": "widget failed", "request": {"url": "http://h/admin/tickets/ticket/7/"}}
+    outcome = ingest.ingest(json.loads(json.dumps(page)), platform)
+    tags = ErrorEvent.objects.get(issue_id=outcome.issue_id).data["tags"]
+    assert tags == {"route": "/admin/tickets/ticket/<path:object_id>/"}
+    # A route the event names is kept; another project's URLs mean nothing to this URLconf.
+    named = {**page, "message": "named", "tags": {"route": "/tickets/:id"}}
+    outcome = ingest.ingest(named, platform)
+    assert ErrorEvent.objects.get(issue_id=outcome.issue_id).data["tags"]["route"] == "/tickets/:id"
+    outcome = ingest.ingest({**page, "message": "elsewhere"}, customer)
+    assert "tags" not in ErrorEvent.objects.get(issue_id=outcome.issue_id).data
+
+
 def test_it_counts_distinct_affected_users(project: Project) -> None:
     for user in ("1", "2", "1", "3", "2"):
         event = {"message": "broken", "user": {"id": user}}

@@ -108,13 +108,15 @@ def monitoring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
                 f"SECURITY_THROTTLE_GROUPS: use {', '.join(THROTTLE_GROUPS)}", id="helpdesk.E008"
             )
         )
-    routes, actions = len(settings.BROWSER_ROUTE_SET), len(settings.BROWSER_ACTION_SET)
+    routes = len(settings.BROWSER_ROUTE_SET) + settings.BROWSER_RESOLVED_ROUTES
+    actions = len(settings.BROWSER_ACTION_SET)
     series = browser_budget.series(routes, actions)
     if series > browser_budget.MAX_SERIES:
         errors.append(
             checks.Error(
-                f"BROWSER_ROUTES ({routes}) and BROWSER_ACTIONS ({actions}) allow {series} "
-                f"browser series, over {browser_budget.MAX_SERIES}: list fewer routes or actions",
+                f"BROWSER_ROUTES with BROWSER_RESOLVED_ROUTES ({routes}) and BROWSER_ACTIONS "
+                f"({actions}) allow {series} browser series, over {browser_budget.MAX_SERIES}: "
+                "allow fewer routes or actions",
                 id="helpdesk.E009",
             )
         )

@@ -517,9 +517,12 @@ METRICS_BUSINESS_CACHE_SECONDS = env_float("METRICS_BUSINESS_CACHE_SECONDS", 30.
 # Browser monitoring (helpdesk.monitoring.browser, docs/browser-monitoring.md): the analytics
 # endpoints the browser SDK and the spec's performanceMonitoring.ts post to.
 # Label allowlists: page routes (declared data-route values or Django route templates) and
-# interaction names; anything else is recorded as "other". Their product bounds the series
-# (helpdesk.checks refuses allowlists that could pass 5 000 browser series).
+# interaction names; anything else is recorded as "other". Pages that declare no route are
+# resolved to their Django route template, the first BROWSER_RESOLVED_ROUTES of them kept
+# (shared slots in the cache). Their product bounds the series (helpdesk.checks refuses
+# settings that could pass 5 000 browser series).
 BROWSER_ROUTES = env_list("BROWSER_ROUTES")
+BROWSER_RESOLVED_ROUTES = env_int("BROWSER_RESOLVED_ROUTES", 10, minimum=0)
 BROWSER_ACTIONS = env_list("BROWSER_ACTIONS")
 BROWSER_ROUTE_SET = frozenset(BROWSER_ROUTES)
 BROWSER_ACTION_SET = frozenset(BROWSER_ACTIONS)

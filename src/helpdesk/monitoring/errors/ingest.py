@@ -37,6 +37,7 @@ from helpdesk.monitoring.errors.models import (
 from helpdesk.monitoring.errors.stacks import parse_stack
 from helpdesk.monitoring.errors.writer import Outcome, Pending
 from helpdesk.monitoring.logging.redaction import Redactor
+from helpdesk.monitoring.metrics.middleware import page_route
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,24 @@ def _privacy(event: dict[str, Any], project: Project, client_ip: str | None) -> 
     return hashed
 
 
+def _route_tag(event: dict[str, Any], project: Project) -> None:
+    """Tag a platform page's event with its Django route template, as server events are.
+
+    Only the platform project's pages are this app's own URLs; another project's page path
+    means nothing to this URLconf. A route the event names already is kept.
+    """
+    tags = event.get("tags")
+    request = event.get("request")
+    if not project.is_platform or not isinstance(request, dict):
+        return
+    if tags is not None and (not isinstance(tags, dict) or tags.get("route")):
+        return
+    url = request.get("url")
+    template = page_route(url) if isinstance(url, str) else None
+    if template is not None:
+        event["tags"] = {**(tags or {}), "route": f"/{template}"}
+
+
 def prepare(
     event: dict[str, Any], project: Project, client_ip: str | None = None
 ) -> tuple[dict[str, Any], str | None]:
@@ -166,6 +185,7 @@ def prepare(
     event["level"] = _LEVEL_ALIASES.get(level, level if level in _LEVELS else "error")
     _normalise_exceptions(event)
     _apply_source_maps(event)
+    _route_tag(event, project)
     hashed = _privacy(event, project, client_ip)
     # Headers sent as [[name, value], …] pairs become a mapping the redactor can key on.
     request = event.get("request")

@@ -22,9 +22,11 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from time import perf_counter
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 
 from helpdesk.lib.synthetic import is_synthetic
 from helpdesk.monitoring.metrics.instruments import (
@@ -50,6 +52,25 @@ def route_template(route: str) -> str:
     """Return the label for a resolver route: regex groups become ``<name>``, anchors go."""
     template = _NAMED_GROUP.sub(r"<\1>", route)
     return template.replace("^", "").replace("$", "").replace("\\.", ".")
+
+
+@lru_cache(maxsize=1024)
+def _path_route(path: str) -> str | None:
+    if path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS)):
+        return None
+    try:
+        return route_template(resolve(path).route)
+    except Resolver404:
+        return None
+
+
+def page_route(url: str | None) -> str | None:
+    """Return the route template a URL's path resolves to (``admin/login/``), as the request
+    metrics label it; None for a path that resolves to nothing or is untracked (health,
+    metrics, static files). For the browser's reports of this app's own pages."""
+    if not url:
+        return None
+    return _path_route(urlsplit(url).path or "/")
 
 
 def _body_size(response: HttpResponse) -> int | None:

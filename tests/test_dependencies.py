@@ -16,7 +16,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 MONITORING = "helpdesk.monitoring"
 PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system", "errors", "browser"}
-READERS = {"alerting", "console", "slo", "history"}
+READERS = {"alerting", "console", "slo", "history", "status"}
 
 
 def _modules() -> dict[str, Path]:

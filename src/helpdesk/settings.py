@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.slo",
     "helpdesk.monitoring.browser",
     "helpdesk.monitoring.history",
+    "helpdesk.monitoring.status",
 ]
 
 MIDDLEWARE = [
@@ -367,6 +368,10 @@ PROBE_USERNAME = env_str("PROBE_USERNAME", "synthetic-probe")
 PROBE_PASSWORD = env_str("PROBE_PASSWORD")
 if unknown_probes := set(PROBE_CHECKS) - {"ready", "login", "journey"}:
     raise ImproperlyConfigured(f"PROBE_CHECKS: unknown probes {sorted(unknown_probes)}")
+
+# The public status page /status/ (helpdesk.monitoring.status; docs/console.md): how long
+# browsers and shared caches may keep it.
+STATUS_PAGE_CACHE_SECONDS = env_int("STATUS_PAGE_CACHE_SECONDS", 30, minimum=0)
 
 # Service level objectives (helpdesk.monitoring.slo; docs/slo.md): another SLO file than the
 # shipped one, and where `helpdesk slo report` and the API read SLIs (Prometheus's HTTP API)

@@ -12,6 +12,7 @@ from helpdesk.monitoring.database.views import DatabaseReportView
 from helpdesk.monitoring.errors import views as errors_views
 from helpdesk.monitoring.metrics.views import metrics_view
 from helpdesk.monitoring.slo.views import SloReportView
+from helpdesk.monitoring.status.views import status_page
 from helpdesk.monitoring.system.views import SystemReportView
 from helpdesk.tickets.views import TicketViewSet
 
@@ -42,6 +43,7 @@ urlpatterns = [
     path("api/<int:project_id>/store/", errors_views.store, name="errors-store"),
     path("health/", include("helpdesk.monitoring.health.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("status/", status_page, name="status"),
 ]
 
 handler404 = "helpdesk.lib.views.not_found"

@@ -31,3 +31,26 @@ class ProbeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.probe} {'ok' if self.success else 'failed'} at {self.started_at:%H:%M:%S}"
+
+
+class UptimeDay(models.Model):
+    """One public component's samples on one UTC day: how many, how many down or degraded.
+
+    Written by ``uptime.record()`` (a worker job), kept ``uptime.RETENTION_DAYS`` days: the
+    status page's uptime bars, longer than the probe runs themselves are kept.
+    """
+
+    component = models.CharField(max_length=20)
+    day = models.DateField()
+    samples = models.PositiveIntegerField(default=0)
+    outages = models.PositiveIntegerField(default=0)
+    degraded = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["component", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["component", "day"], name="uptime_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.day}: {self.outages}/{self.samples} down"

@@ -59,6 +59,10 @@ def build_worker(evaluate: bool = True, deliver: bool = True, delivery_batch: in
         jobs.append(
             Job("probes", settings.PROBE_INTERVAL_SECONDS, probe_runner.run_configured, first)
         )
+    # The status page's uptime bars: one sample a minute of each public component's state.
+    from helpdesk.monitoring.probes import uptime
+
+    jobs.append(Job("uptime", uptime.SAMPLE_SECONDS, uptime.record))
     if settings.SECURITY_TLS_HOSTS:
         jobs.append(Job("tls-check", settings.SECURITY_TLS_INTERVAL_SECONDS, probe_configured))
     jobs.append(Job("security-purge", 24 * 3600.0, purge_expired_events))

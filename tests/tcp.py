@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from typing import Any
 
@@ -102,3 +103,62 @@ class Forwarder(_Listener):
                 sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+class FaultProxy(Forwarder):
+    """A ``Forwarder`` that a test can make refuse or hang, then repair, on the same port.
+
+    - ``refuse()``: the listening socket closes and open connections are reset: clients get
+      "connection refused" at once, as from a stopped server.
+    - ``hang()``: new connections are accepted and never answered, and bytes on open ones are
+      no longer relayed: a server that stopped answering (frozen process or VM).
+    - ``repair()``: back to relaying to ``target`` (connections held while hung are closed,
+      as a server restarted after a freeze would).
+
+    The real server behind it is never touched, so a shared PostgreSQL or Redis stays up for
+    everyone else.
+    """
+
+    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
+        super().__init__(target, port)
+        self.hung = threading.Event()
+        self._held: list[socket.socket] = []
+
+    def handle(self, conn: socket.socket) -> None:
+        if self.hung.is_set():
+            self._held.append(conn)
+            return
+        super().handle(conn)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:  # type: ignore[override]
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if self.hung.is_set():
+                    return  # swallow it: the "server" never answers
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def refuse(self) -> None:
+        """Close the port: new connections are refused, open ones reset."""
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.stop()
+
+    def hang(self) -> None:
+        """Accept connections and relay nothing any more."""
+        self.hung.set()
+
+    def repair(self) -> None:
+        """Relay again (reopening the port after ``refuse()``)."""
+        if self.hung.is_set():
+            self.hung.clear()
+            for conn in [*self._held, *self._conns]:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._held.clear()
+            self._conns.clear()
+        if self._sock is None:
+            self.start()

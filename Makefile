@@ -23,7 +23,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 NODE := $(BIN)/node
 NPM := $(CURDIR)/$(BIN)/npm
 STATIC_JS := src/helpdesk/static/helpdesk
-BUNDLES := $(addprefix $(STATIC_JS)/,monitor.js monitor.esm.js monitor-react.esm.js)
+BUNDLES := $(addprefix $(STATIC_JS)/,monitor.js monitor.esm.js monitor-react.esm.js console.js console.css)
 FRONTEND_SOURCES := $(shell find frontend/src -type f) frontend/build.mjs frontend/tsconfig.json
 
 frontend/node_modules/.installed: frontend/package-lock.json frontend/package.json | $(VENV)/.synced

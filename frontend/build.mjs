@@ -19,6 +19,8 @@ const BUNDLES = [
   // The same SDK as an ES module (init() + the API), and its React entry.
   { entry: "src/monitor/index.ts", out: "monitor.esm", format: "esm" },
   { entry: "src/monitor/react.tsx", out: "monitor-react.esm", format: "esm", external: ["react"] },
+  // The monitoring console's script and styles (uPlot inside): console.js and console.css.
+  { entry: "src/console/index.ts", out: "console", format: "iife" },
 ];
 
 const common = {

@@ -66,6 +66,7 @@ def start() -> int:
     base = f"http://127.0.0.1:{port}"
     print(
         "\nHelpdesk Platform is starting (Ctrl-C stops everything):\n"
+        f"  Console      {base}/monitoring/ (staff; charts fill after a minute of traffic)\n"
         f"  API          {base}/api/v1/tickets/\n"
         f"  API docs     {base}/api/v1/docs/\n"
         f"  Admin        {base}/admin/\n"

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "helpdesk.monitoring.browser",
     "helpdesk.monitoring.history",
     "helpdesk.monitoring.status",
+    "helpdesk.monitoring.console",
 ]
 
 MIDDLEWARE = [
@@ -297,6 +298,10 @@ HISTORY_SAMPLE_SECONDS = env_float("HISTORY_SAMPLE_SECONDS", 15.0)
 HISTORY_MINUTE_RETENTION_HOURS = env_int("HISTORY_MINUTE_RETENTION_HOURS", 48, minimum=1)
 HISTORY_HOUR_RETENTION_DAYS = env_int("HISTORY_HOUR_RETENTION_DAYS", 30, minimum=1)
 HISTORY_MAX_SERIES = env_int("HISTORY_MAX_SERIES", 5000, minimum=1)
+
+# The monitoring console at /monitoring/ (helpdesk.monitoring.console, docs/console.md): staff
+# act; members of this Django group may look (read-only).
+CONSOLE_GROUP = env_str("CONSOLE_GROUP", "monitoring")
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
 # statement timeout, reports are cached per process for DB_MONITOR_CACHE_SECONDS.

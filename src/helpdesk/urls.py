@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from helpdesk.accounts.api import TokenView
+from helpdesk.monitoring.console import urls as console_urls
 from helpdesk.monitoring.database.views import DatabaseReportView
 from helpdesk.monitoring.errors import views as errors_views
 from helpdesk.monitoring.metrics.views import metrics_view
@@ -28,6 +29,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("monitoring/slo/", SloReportView.as_view(), name="monitoring-slo"),
     path("monitoring/security/", include("helpdesk.monitoring.security.urls")),
     path("monitoring/errors/", include("helpdesk.monitoring.errors.urls")),
+    path("monitoring/console/", include(console_urls.api_urlpatterns)),
     path("monitoring/", include("helpdesk.monitoring.alerting.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script from a URL, so the CSP needs no inline scripts.
@@ -42,6 +44,7 @@ urlpatterns = [
     path("api/<int:project_id>/envelope/", errors_views.envelope, name="errors-envelope"),
     path("api/<int:project_id>/store/", errors_views.store, name="errors-store"),
     path("health/", include("helpdesk.monitoring.health.urls")),
+    path("monitoring/", include("helpdesk.monitoring.console.urls", namespace="console")),
     path("metrics", metrics_view, name="metrics"),
     path("status/", status_page, name="status"),
 ]

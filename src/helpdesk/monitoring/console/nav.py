@@ -1,0 +1,25 @@
+"""The console's navigation: one entry per page, in the order the menu shows them.
+
+Adding a page adds one ``NavItem`` here (its URL name in ``console/urls.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A menu entry: the page's key (templates mark the active one), label and URL name."""
+
+    key: str
+    label: str
+    url_name: str
+
+
+NAV: list[NavItem] = [
+    NavItem("overview", "Overview", "console:overview"),
+]

@@ -61,7 +61,7 @@ def route_group(path: str) -> str:
     """Return the throttling group of a path: ingest, auth, admin, api or other."""
     if _INGEST.match(path):
         return "ingest"
-    if path.startswith(("/api/v1/auth/", "/admin/login/")):
+    if path.startswith(("/api/v1/auth/", "/admin/login/", "/monitoring/login/")):
         return "auth"
     if path.startswith("/admin/"):
         return "admin"

@@ -15,7 +15,17 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 MONITORING = "helpdesk.monitoring"
-PUBLISHERS = {"health", "metrics", "logging", "security", "database", "system", "errors", "browser"}
+PUBLISHERS = {
+    "health",
+    "metrics",
+    "logging",
+    "security",
+    "database",
+    "system",
+    "errors",
+    "browser",
+    "tracing",
+}
 READERS = {"alerting", "console", "slo", "history", "status"}
 
 

@@ -66,3 +66,16 @@ def child_exit(server: Any, worker: Any) -> None:
     from helpdesk.monitoring.metrics import multiprocess
 
     multiprocess.worker_exited(worker.pid, _METRICS_DIR)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Set tracing up in the new worker (docs/tracing.md).
+
+    The exporter's thread and connections must belong to the process that exports, so this
+    runs after the fork and before the worker loads the application (the Django
+    instrumentation must add its middleware before Django builds the chain).
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+    from helpdesk.monitoring.tracing.setup import setup
+
+    setup("web")

@@ -96,6 +96,27 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Distributed tracing (helpdesk.monitoring.tracing, docs/tracing.md): on when an OTLP endpoint is
+# set. The SDK reads the other standard variables itself (OTEL_SERVICE_NAME,
+# OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS…); OTEL_TRACES_SAMPLER, when set, too.
+# Off, no SDK is set up and the middleware below is not installed.
+TRACING_ENABLED = bool(
+    env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+)
+# Without OTEL_TRACES_SAMPLER: parent-based ratio sampling at OTEL_TRACES_SAMPLER_ARG (0..1).
+TRACING_SAMPLER = env_str("OTEL_TRACES_SAMPLER")
+TRACING_SAMPLE_RATIO = min(1.0, max(0.0, env_float("OTEL_TRACES_SAMPLER_ARG", 1.0)))
+# The export queue drops (and counts) spans beyond this; an export waits at most the timeout
+# (seconds, in the exporter's thread, never a request's).
+TRACING_QUEUE_SIZE = env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048, minimum=1)
+TRACING_SCHEDULE_DELAY_MS = env_int("OTEL_BSP_SCHEDULE_DELAY", 1000, minimum=1)
+TRACING_EXPORT_TIMEOUT = env_float(
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", env_float("OTEL_EXPORTER_OTLP_TIMEOUT", 2.0)
+)
+if TRACING_ENABLED:
+    # Right after the request context: binds the trace ids there before metrics and logging run.
+    MIDDLEWARE.insert(1, "helpdesk.monitoring.tracing.middleware.TraceContextMiddleware")
+
 ROOT_URLCONF = "helpdesk.urls"
 WSGI_APPLICATION = "helpdesk.wsgi.application"
 

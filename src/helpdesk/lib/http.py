@@ -7,6 +7,10 @@ the socket actually connects to (``getpeername``), so a host name that resolves 
 address at validation time and a private one at connect time (DNS rebinding) is still refused.
 Redirects are not followed: a receiver that answers 3xx gets a failed delivery, not a hop.
 Errors never carry the URL (it may hold a secret token); they name the host at most.
+
+Each request is a client span (OpenTelemetry; a no-op unless tracing is set up) named by its
+method, with the host and port but never the URL. Only requests to ``trusted`` URLs (the
+operator's own services: probes, Alertmanager, Prometheus) carry a ``traceparent`` header.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from opentelemetry import propagate, trace
 
 from helpdesk import __version__
 
@@ -29,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"helpdesk-platform/{__version__}"
 MAX_RESPONSE_BYTES = 64 * 1024
+
+_tracer = trace.get_tracer(__name__)
 
 
 class HttpError(Exception):
@@ -157,17 +164,31 @@ def request(
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    try:
-        connection.request(method.upper(), path, body=body, headers=all_headers)
-        answer = connection.getresponse()
-        data = answer.read(max_bytes)
-        return Response(answer.status, data, {k.lower(): v for k, v in answer.getheaders()})
-    except HttpError:
-        raise
-    except (OSError, http.client.HTTPException) as error:
-        raise HttpError(f"request to {parts.hostname} failed: {_reason(error)}") from None
-    finally:
-        connection.close()
+    attributes: dict[str, str | int] = {
+        "http.request.method": method.upper(),
+        "url.scheme": parts.scheme,
+        "server.address": parts.hostname,
+        "server.port": port,
+    }
+    with _tracer.start_as_current_span(
+        method.upper(), kind=trace.SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        if trusted:
+            propagate.inject(all_headers)
+        try:
+            connection.request(method.upper(), path, body=body, headers=all_headers)
+            answer = connection.getresponse()
+            data = answer.read(max_bytes)
+            span.set_attribute("http.response.status_code", answer.status)
+            if answer.status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            return Response(answer.status, data, {k.lower(): v for k, v in answer.getheaders()})
+        except HttpError:
+            raise
+        except (OSError, http.client.HTTPException) as error:
+            raise HttpError(f"request to {parts.hostname} failed: {_reason(error)}") from None
+        finally:
+            connection.close()
 
 
 def post(url: str, **kwargs: Any) -> Response:

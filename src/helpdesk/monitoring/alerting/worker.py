@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from helpdesk.lib import outages
 from helpdesk.lib.request_context import job_context
+from helpdesk.monitoring.tracing.spans import job_span, mark_failed
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Worker:
     def run_job(self, job: Job) -> None:
         """Run one job now in its own context; errors are logged, not raised."""
         start = self.clock()
-        with job_context(job.name, worker_id=self.worker_id):
+        with job_context(job.name, worker_id=self.worker_id), job_span(job.name) as span:
             try:
                 close_old_connections()
                 result = job.func()
@@ -81,10 +82,12 @@ class Worker:
                 # for the whole process, not one per job and turn.
                 job.failures += 1
                 job.last_error = type(error).__name__
+                mark_failed(span, error)
                 outages.report("database", error, source=f"worker job {job.name}")
             except Exception as error:
                 job.failures += 1
                 job.last_error = type(error).__name__
+                mark_failed(span, error)
                 logger.exception(
                     "worker job %s failed", job.name, extra={"event.action": "worker_job_failed"}
                 )

@@ -97,7 +97,7 @@ def exception_values(error: BaseException) -> list[dict[str, Any]]:
 def _base_event(level: str) -> dict[str, Any]:
     context = request_context.current()
     tags = {k: str(context[k]) for k in ("request_id", "route", "job") if context.get(k)}
-    return {
+    event: dict[str, Any] = {
         "timestamp": datetime.now(tz=UTC).isoformat(),
         "level": level,
         "platform": "python",
@@ -106,6 +106,11 @@ def _base_event(level: str) -> dict[str, Any]:
         "server_name": socket.gethostname(),
         "tags": tags,
     }
+    if context.get("trace.id"):  # the request's or job's trace (docs/tracing.md)
+        event["contexts"] = {
+            "trace": {"trace_id": context["trace.id"], "span_id": context.get("span.id")}
+        }
+    return event
 
 
 def request_event(request: HttpRequest, error: BaseException) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def _dataset(name: str) -> str:
     return "helpdesk.app"
 
 
-def _user_id(request: HttpRequest) -> str | None:
+def user_id(request: HttpRequest) -> str | None:
     """Return the authenticated user's id, without running authentication or a query.
 
     Django's session user is a lazy object until something reads it, and reading it in a log
@@ -74,7 +74,7 @@ def _add_request_fields(attrs: dict[str, Any], request: HttpRequest) -> None:
     if "user_agent.original" not in attrs:
         attrs["user_agent.original"] = request.META.get("HTTP_USER_AGENT") or None
     if "user.id" not in attrs:
-        attrs["user.id"] = _user_id(request)
+        attrs["user.id"] = user_id(request)
 
 
 class ContextFilter(logging.Filter):

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
+from helpdesk.lib import request_context
 from helpdesk.lib.synthetic import is_synthetic
 from helpdesk.monitoring.metrics.instruments import (
     ACTIVE_REQUESTS,
@@ -108,7 +109,10 @@ class MetricsMiddleware:
         match = request.resolver_match
         route = route_template(match.route) if match is not None else UNMATCHED_ROUTE
         status = response.status_code
-        REQUEST_DURATION.labels(method, route, str(status)).observe(elapsed)
+        # A sampled request's trace id rides along as the bucket's exemplar (OpenMetrics).
+        trace_id = request_context.current().get("trace.id")
+        exemplar = {"trace_id": trace_id} if trace_id else None
+        REQUEST_DURATION.labels(method, route, str(status)).observe(elapsed, exemplar)
         size = _body_size(response)
         if size is not None:
             RESPONSE_SIZE.labels(method, route).observe(size)

@@ -15,6 +15,7 @@ from helpdesk.monitoring.alerting import channels, delivery, rules, services, sp
 from helpdesk.monitoring.alerting.evaluator import Evaluator
 from helpdesk.monitoring.alerting.worker import Job, Worker
 from helpdesk.monitoring.probes import runner as probe_runner
+from helpdesk.monitoring.tracing import setup as tracing
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=100, help="Rows per delivery round.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Each job becomes a trace of its own (no-op unless tracing is enabled).
+        tracing.setup("worker")
         worker = build_worker(
             evaluate=not options["no_evaluate"],
             deliver=not options["no_deliver"],

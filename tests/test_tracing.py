@@ -1,0 +1,285 @@
+"""Distributed tracing against real processes: a gunicorn exporting to an in-process receiver.
+
+One `helpdesk serve` (gunicorn, one worker) for the module runs on a scratch PostgreSQL
+database and Redis with OTEL_EXPORTER_OTLP_ENDPOINT pointing at ``tests.otlp_receiver``: the
+spans checked here are the ones the OTLP/HTTP exporter really sent. The receiver can refuse or
+hold exports to play a collector that is down or hanging.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.otlp_receiver import Receiver, Span, otlp_receiver
+from tests.services import free_port, port_open, unavailable
+from tests.web_server import TOKEN, Server, migrate, serve, server_env
+
+pytestmark = pytest.mark.services
+
+_BIN = Path(sys.executable).parent
+PASSWORD = "tracing is a long password 42"
+SECRET_QUERY = "tracing-query-secret-5521"
+TRACEPARENT = re.compile(r'traceparent;desc="00-([0-9a-f]{32})-([0-9a-f]{16})-01"')
+QUEUE = 64
+
+_SETUP = f"""
+from django.contrib.auth import get_user_model
+from helpdesk.accounts.models import Membership, Organization, Role
+from helpdesk.tickets import services
+
+User = get_user_model()
+org = Organization.objects.create(name="Traced", slug="traced")
+agent = User.objects.create_user("trace-agent", password={PASSWORD!r})
+customer = User.objects.create_user("trace-customer", password={PASSWORD!r})
+Membership.objects.create(user=agent, organization=org, role=Role.AGENT)
+Membership.objects.create(user=customer, organization=org, role=Role.CUSTOMER)
+access = services.access_for(agent)
+for n in range(3):
+    services.create_ticket(agent, access, organization=org, requester=customer, subject=f"T{{n}}")
+print(agent.pk)
+"""
+
+
+@dataclass
+class Stack:
+    server: Server
+    receiver: Receiver
+    token: str
+    agent_id: str
+    log: Path
+    env: dict[str, str]
+
+    def get(self, path: str, **headers: str) -> requests.Response:
+        return requests.get(
+            f"{self.server.base}{path}",
+            headers={"Authorization": f"Bearer {self.token}", **headers},
+            timeout=10,
+        )
+
+
+def _scratch_database() -> tuple[str, str]:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        unavailable("DATABASE_URL does not point at PostgreSQL")
+    base, _, name = url.rpartition("/")
+    return url, f"{base}/{name}_otel"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url or not port_open("127.0.0.1", 6379):
+        unavailable("REDIS_URL is not set or Redis is not running on 127.0.0.1:6379")
+    admin_url, database_url = _scratch_database()
+    import psycopg
+
+    scratch = database_url.rpartition("/")[2]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+    tmp = tmp_path_factory.mktemp("tracing")
+    try:
+        with otlp_receiver(free_port(23200, 23249)) as receiver:
+            env = server_env(
+                tmp / "data",
+                DATABASE_URL=database_url,
+                REDIS_URL=redis_url,
+                WEB_CONCURRENCY="1",
+                METRICS_TOKEN=TOKEN,
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                OTEL_SERVICE_NAME="helpdesk-traced",
+                OTEL_RESOURCE_ATTRIBUTES="deployment.region=test-lab",
+                OTEL_BSP_SCHEDULE_DELAY="100",
+                OTEL_BSP_MAX_QUEUE_SIZE=str(QUEUE),
+                OTEL_EXPORTER_OTLP_TIMEOUT="1",
+            )
+            migrate(env)
+            agent_id = subprocess.run(
+                [str(_BIN / "helpdesk"), "shell", "-c", _SETUP],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout.split()[-1]
+            log = tmp / "server.log"
+            with serve(env, free_port(23250, 23299), stdout=log) as server:
+                answer = requests.post(
+                    f"{server.base}/api/v1/auth/token/",
+                    json={"username": "trace-agent", "password": PASSWORD},
+                    timeout=10,
+                )
+                assert answer.status_code == 201, answer.text
+                yield Stack(server, receiver, answer.json()["token"], agent_id, log, env)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+
+
+def _trace_of(response: requests.Response) -> tuple[str, str]:
+    match = TRACEPARENT.search(response.headers.get("Server-Timing", ""))
+    assert match, response.headers.get("Server-Timing")
+    return match.group(1), match.group(2)
+
+
+def _server_span(receiver: Receiver, trace_id: str) -> list[Span]:
+    spans = receiver.wait_for(
+        lambda spans: any(s.trace_id == trace_id and s.kind == "server" for s in spans)
+    )
+    return [s for s in spans if s.trace_id == trace_id]
+
+
+def _access_line(log: Path, request_id: str) -> dict[str, Any]:
+    for line in log.read_text().splitlines():
+        if request_id in line and line.startswith("{"):
+            event = json.loads(line)
+            if event.get("event", {}).get("dataset") == "helpdesk.access":
+                return event
+    raise AssertionError(f"no access line for {request_id}")
+
+
+def _dropped(stack: Stack) -> dict[str, float]:
+    body = requests.get(
+        f"{stack.server.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ).text
+    return {
+        reason: float(value)
+        for reason, value in re.findall(
+            r'helpdesk_tracing_spans_dropped_total\{reason="(\w+)"\} (\S+)', body
+        )
+    }
+
+
+def test_it_exports_one_trace_per_request_with_its_sql_and_cache_spans(stack: Stack) -> None:
+    response = stack.get(f"/api/v1/tickets/?search={SECRET_QUERY}")
+    assert response.status_code == 200
+    trace_id, span_id = _trace_of(response)
+    spans = _server_span(stack.receiver, trace_id)
+    servers = [s for s in spans if s.kind == "server"]
+    assert len(servers) == 1
+    root = servers[0]
+    assert (root.span_id, root.parent_id) == (span_id, "")
+    assert root.name == "GET api/v1/tickets/"
+    assert root.attributes["http.route"] == "api/v1/tickets/"
+    assert root.attributes["http.status_code"] == 200
+    assert root.attributes["enduser.id"] == stack.agent_id
+    assert root.attributes["helpdesk.organization"] == "traced"
+    assert root.resource["service.name"] == "helpdesk-traced"
+    assert root.resource["deployment.region"] == "test-lab"
+    sql = [s for s in spans if s.attributes.get("db.system") == "postgresql"]
+    cache = [s for s in spans if s.attributes.get("db.system") == "redis"]
+    assert sql and cache
+    assert {s.parent_id for s in sql + cache} == {root.span_id}
+    assert any("tickets_ticket" in s.attributes["db.statement"] for s in sql)
+    # No secret anywhere: not the token, not the query string, not a parameter value.
+    text = json.dumps([s.attributes for s in spans])
+    assert stack.token not in text
+    assert SECRET_QUERY not in text
+    assert "Authorization" not in text and "Bearer" not in text
+
+
+def test_it_writes_the_trace_id_on_the_access_log_line(stack: Stack) -> None:
+    request_id = uuid.uuid4().hex
+    response = stack.get("/api/v1/tickets/", **{"X-Request-ID": request_id})
+    trace_id, span_id = _trace_of(response)
+    _server_span(stack.receiver, trace_id)  # the line is written before the span ends
+    event = _access_line(stack.log, request_id)
+    assert event["trace"] == {"id": trace_id}
+    assert event["span"] == {"id": span_id}
+    assert event["transaction"] == {"id": span_id}
+
+
+def test_it_joins_the_trace_of_an_incoming_traceparent(stack: Stack) -> None:
+    parent_trace, parent_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    response = stack.get("/api/v1/tickets/", traceparent=f"00-{parent_trace}-{parent_span}-01")
+    assert _trace_of(response)[0] == parent_trace
+    [root] = [s for s in _server_span(stack.receiver, parent_trace) if s.kind == "server"]
+    assert root.parent_id == parent_span
+
+
+def test_it_takes_no_span_for_a_request_its_caller_did_not_sample(stack: Stack) -> None:
+    unsampled = uuid.uuid4().hex
+    request_id = uuid.uuid4().hex
+    response = stack.get(
+        "/api/v1/tickets/",
+        traceparent=f"00-{unsampled}-{uuid.uuid4().hex[:16]}-00",
+        **{"X-Request-ID": request_id},
+    )
+    assert response.status_code == 200
+    assert "traceparent" not in response.headers.get("Server-Timing", "")
+    # A later sampled request is exported: by then the unsampled one would have been too.
+    later = _trace_of(stack.get("/api/v1/tickets/"))[0]
+    _server_span(stack.receiver, later)
+    assert stack.receiver.trace(unsampled) == []
+    assert "trace" not in _access_line(stack.log, request_id)
+
+
+def test_it_traces_neither_health_probes_nor_scrapes(stack: Stack) -> None:
+    requests.get(f"{stack.server.base}/health/live", timeout=10)
+    _dropped(stack)  # a scrape
+    later = _trace_of(stack.get("/api/v1/tickets/"))[0]
+    spans = _server_span(stack.receiver, later)
+    assert spans
+    targets = {s.attributes.get("http.target", "") for s in stack.receiver.spans}
+    assert not any(t.startswith(("/health", "/metrics")) for t in targets)
+
+
+def test_it_runs_each_worker_job_as_a_trace_of_its_own(stack: Stack) -> None:
+    subprocess.run(
+        [str(_BIN / "helpdesk"), "worker", "--once"],
+        env=stack.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    spans = stack.receiver.wait_for(
+        lambda spans: {"job evaluate", "job deliver"} <= {s.name for s in spans}
+    )
+    jobs = [s for s in spans if s.name.startswith("job ")]
+    roots = {s.name: s for s in jobs if s.parent_id == ""}
+    assert {"job evaluate", "job deliver", "job history"} <= set(roots)
+    assert len({s.trace_id for s in roots.values()}) == len(roots)
+    assert roots["job evaluate"].resource["helpdesk.process.role"] == "worker"
+    # The history sampler's queries belong to its job's trace.
+    history = roots["job history"]
+    assert any(
+        s.parent_id == history.span_id and s.attributes.get("db.system") == "postgresql"
+        for s in spans
+    )
+
+
+def test_it_drops_and_counts_spans_while_the_collector_hangs_or_is_down(stack: Stack) -> None:
+    before = _dropped(stack)
+    assert set(before) == {"queue_full", "export_failed"}
+    stack.receiver.hang.set()
+    try:
+        # Each request ends about ten spans: more than the queue holds while one export hangs.
+        statuses = [stack.get("/api/v1/tickets/").status_code for _ in range(3 * QUEUE // 10)]
+    finally:
+        stack.receiver.hang.clear()
+    assert set(statuses) == {200}
+    assert _dropped(stack)["queue_full"] > before["queue_full"]
+    stack.receiver.down.set()
+    try:
+        statuses = [stack.get("/api/v1/tickets/").status_code for _ in range(3)]
+        assert set(statuses) == {200}
+        stack.receiver.wait_for(
+            lambda _: _dropped(stack)["export_failed"] > before["export_failed"]
+        )
+    finally:
+        stack.receiver.down.clear()
+    # The collector back, new requests are exported again.
+    later = _trace_of(stack.get("/api/v1/tickets/"))[0]
+    assert _server_span(stack.receiver, later)

@@ -1,15 +1,9 @@
 """Structured logging: ECS JSON lines with request context, redaction and an access log.
 
-Code logs with the stdlib and puts ECS fields in ``extra`` with dotted names::
-
-    logger.warning("login failed", extra={"event.action": "authn_login_fail",
-                                          "event.outcome": "failure"})
-
-Pieces: ``config.build_logging_config`` (the LOGGING dict settings.py and gunicorn use),
-``formatters.ECSFormatter``/``ConsoleFormatter``, ``context.ContextFilter`` (request id, bound
-fields, client, user), ``middleware.AccessLogMiddleware`` (one line per request),
-``redaction.Redactor`` (secrets and size caps), ``handlers.SharedRotatingFileHandler`` (one
-rotating file shared by several worker processes). docs/logging.md describes every field.
+Code logs with the stdlib, ECS fields in ``extra`` with dotted names. A record passes
+``context.ContextFilter`` (request context → record attributes), then ``formatters`` (record
+attributes → redacted ECS fields), then a handler; ``config.build_logging_config`` wires them.
+docs/logging.md describes every field.
 """
 
 from __future__ import annotations

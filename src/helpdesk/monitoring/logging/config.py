@@ -1,17 +1,9 @@
 """Build the ``LOGGING`` dict (Django's dictConfig) for settings.py and gunicorn.
 
-Destinations:
-
-- stdout, always on unless ``stdout=False``: ECS JSON, or the console format for development;
-- with ``files=True``: ``app.log`` (every record, ECS JSON, what a shipper reads) and
-  ``error.log`` (ERROR and above, for people on the box) under ``log_dir``, size-rotated by
-  ``SharedRotatingFileHandler``, which several gunicorn workers can share.
-
-Routing: everything propagates to the root handlers. ``django.request`` is kept to ERROR (its
-4xx warnings repeat the access line) without 503 answers (deliberate, their cause is logged
-once per interval: ``helpdesk.lib.outages``); ``django.server`` (runserver's own access lines) to
-WARNING; ``gunicorn.error`` gets the same handlers so the server's lines are ECS too;
-``helpdesk.access`` stays at INFO whatever LOG_LEVEL says (ACCESS_LOG switches it off).
+stdout (ECS JSON or the console format) and, with ``files``, ``app.log`` and ``error.log``
+(ERROR and above) under ``log_dir``. ``django.request`` is kept to ERROR (its 4xx warnings
+repeat the access line) without 503s (``helpdesk.lib.outages`` logs their cause once per
+interval); ``helpdesk.access`` stays at INFO whatever the level.
 """
 
 from __future__ import annotations
@@ -45,7 +37,6 @@ def build_logging_config(
     if files and log_dir is None:
         raise ValueError("file logging needs a log directory")
     level = level.upper()
-    formatter_args = {"service": dict(service or {}), "max_field_chars": max_field_chars}
     handlers: dict[str, dict[str, Any]] = {}
     if stdout:
         handlers["stdout"] = {
@@ -55,26 +46,24 @@ def build_logging_config(
             "filters": ["context"],
         }
     if files and log_dir is not None:
-        for name, filename, handler_level in (
-            ("app_file", "app.log", "NOTSET"),
-            ("error_file", "error.log", "ERROR"),
-        ):
-            handlers[name] = {
+        for name, handler_level in (("app", "NOTSET"), ("error", "ERROR")):
+            handlers[f"{name}_file"] = {
                 "class": f"{_PKG}.handlers.SharedRotatingFileHandler",
-                "filename": str(Path(log_dir) / filename),
+                "filename": str(Path(log_dir) / f"{name}.log"),
                 "max_bytes": max_bytes,
                 "backup_count": backup_count,
                 "level": handler_level,
                 "formatter": "ecs",
                 "filters": ["context"],
             }
+    args = {"service": dict(service or {}), "max_field_chars": max_field_chars}
     names = list(handlers)
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "ecs": {"()": f"{_PKG}.formatters.ECSFormatter", **formatter_args},
-            "console": {"()": f"{_PKG}.formatters.ConsoleFormatter", **formatter_args},
+            "ecs": {"()": f"{_PKG}.formatters.ECSFormatter", **args},
+            "console": {"()": f"{_PKG}.formatters.ConsoleFormatter", **args},
         },
         "filters": {
             "context": {"()": f"{_PKG}.context.ContextFilter"},

@@ -1,18 +1,9 @@
-"""Put the request and job context on every log record.
+"""Put the request and job context on every log record, as attributes the formatter writes.
 
-``ContextFilter`` (attached to every handler) adds, unless the caller already set them:
-
-- from ``helpdesk.lib.request_context.current()``: ``http.request.id``; bound fields whose
-  names are ECS names (contain a dot) as they are; other bound fields (``ticket_id``, ``job``,
-  ``run_id``, ``organization``…) under ``labels``;
-- from the request being served (set by ``AccessLogMiddleware``): ``http.request.method``,
-  ``url.path``, ``client.ip`` (the one client-IP resolver), ``user_agent.original`` and, once
-  authentication has run, ``user.id`` (never running authentication or a query itself);
-- ``event.dataset``: ``helpdesk.access`` for access lines, ``helpdesk.server`` for gunicorn,
-  ``helpdesk.app`` otherwise.
-
-The request is only remembered for the duration of the request (a context variable private to
-logging); the request id and bound fields stay in the one request context.
+``ContextFilter`` (on every handler) sets what the record lacks of: ``http.request.id`` and the
+bound fields of the one request context (dotted ECS names as they are, others under
+``labels``); the request being served (``http.request.method``, ``url.path``, ``client.ip``,
+``user_agent.original``, ``user.id``); ``event.dataset``.
 """
 
 from __future__ import annotations
@@ -32,56 +23,37 @@ logger = logging.getLogger(__name__)
 
 ACCESS_LOGGER = "helpdesk.access"
 
-# The request being served, so log lines written during it can name method, path, client and
-# user without each caller passing them. Set and reset by AccessLogMiddleware.
+# The request being served, so any line logged during it can describe it.
 current_request: ContextVar[HttpRequest | None] = ContextVar("helpdesk_log_request", default=None)
 
 
 def _dataset(name: str) -> str:
     if name == ACCESS_LOGGER:
         return "helpdesk.access"
-    if name.startswith("gunicorn"):
-        return "helpdesk.server"
-    return "helpdesk.app"
+    return "helpdesk.server" if name.startswith("gunicorn") else "helpdesk.app"
 
 
 def user_id(request: HttpRequest) -> str | None:
     """Return the authenticated user's id, without running authentication or a query.
 
-    Django's session user is a lazy object until something reads it, and reading it in a log
-    call would run queries there. So the id comes from a user authentication already put on
-    the request (DRF sets the user it authenticated on Django's request for the middleware;
-    ``login()`` sets its user), or from the session's login data once the session is loaded.
+    Django's session user stays a lazy object until something reads it, and reading it here
+    would query. So the id comes from a user authentication put on the request (DRF's, or
+    ``login()``), or from the session's login data once the session is loaded.
     """
     user = getattr(request, "user", None)
-    if user is None:
-        return None
-    if not isinstance(user, SimpleLazyObject):
+    if user is not None and not isinstance(user, SimpleLazyObject):
         return str(user.pk) if user.is_authenticated and user.pk is not None else None
     session = getattr(request, "session", None)
-    if session is None or not session.accessed:
+    if user is None or session is None or not session.accessed:
         return None
     user_id = session.get(SESSION_KEY)
     return None if user_id is None else str(user_id)
 
 
-def _add_request_fields(attrs: dict[str, Any], request: HttpRequest) -> None:
-    """Add the fields that describe ``request`` to ``attrs``, keeping those already there."""
-    attrs.setdefault("http.request.method", request.method)
-    attrs.setdefault("url.path", request.path)
-    if "client.ip" not in attrs:
-        attrs["client.ip"] = client_ip(request)
-    if "user_agent.original" not in attrs:
-        attrs["user_agent.original"] = request.META.get("HTTP_USER_AGENT") or None
-    if "user.id" not in attrs:
-        attrs["user.id"] = user_id(request)
-
-
 class ContextFilter(logging.Filter):
     """Add the request/job context and ``event.dataset`` to records (never drops one).
 
-    Several handlers share a record, each with this filter: the fields a first pass added are
-    kept, so later passes change nothing.
+    Several handlers share a record, each with this filter: what a first pass set is kept.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -103,5 +75,11 @@ class ContextFilter(logging.Filter):
             attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
         request = current_request.get()
         if request is not None:
-            _add_request_fields(attrs, request)
+            attrs.setdefault("http.request.method", request.method)
+            attrs.setdefault("url.path", request.path)
+            attrs.setdefault("user_agent.original", request.META.get("HTTP_USER_AGENT") or None)
+            if "client.ip" not in attrs:
+                attrs["client.ip"] = client_ip(request)
+            if "user.id" not in attrs:
+                attrs["user.id"] = user_id(request)
         return True

@@ -1,14 +1,9 @@
 """The access log: one line per request, written when the response is ready.
 
-``AccessLogMiddleware`` sits right after ``RequestContextMiddleware`` so the line carries the
-request id and covers the time of every later middleware and the view. The line is logged on
-the ``helpdesk.access`` logger at INFO with ECS fields: ``http.request.method``, ``url.path``,
-``url.query`` (redacted by the formatter), ``http.response.status_code``,
-``http.response.body.bytes``, ``event.duration`` (nanoseconds), ``event.outcome``,
-``client.ip``, ``user_agent.original`` and ``user.id``. Probes, /metrics scrapes and static
-files (MONITORING_UNTRACKED_PATHS) are left out unless ACCESS_LOG_PROBES is on: they arrive
-every few seconds and say nothing. While the request runs, the middleware also lets every
-other log line name the request (see ``helpdesk.monitoring.logging.context``).
+``AccessLogMiddleware`` sits right after ``RequestContextMiddleware`` (so the line carries the
+request id and times every later middleware and the view) and logs on ``helpdesk.access`` at
+INFO, with ``extra`` ECS fields; the context filter adds the request's. Probes, scrapes and
+static files (MONITORING_UNTRACKED_PATHS) are left out unless ACCESS_LOG_PROBES is on.
 """
 
 from __future__ import annotations
@@ -26,18 +21,11 @@ logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
-def is_probe(path: str) -> bool:
-    """Return True for health probes, metrics scrapes and static files."""
-    return path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS))
-
-
 class AccessLogMiddleware:
     """Write one ECS access line per request (see the module docstring)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.enabled: bool = settings.ACCESS_LOG
-        self.probes: bool = settings.ACCESS_LOG_PROBES
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         start = time.perf_counter_ns()
@@ -45,8 +33,8 @@ class AccessLogMiddleware:
         try:
             response = self.get_response(request)
         except BaseException:
-            # Django turns view errors into responses; anything that still escapes becomes a
-            # 500 upstream, so the access line says so before the error propagates.
+            # Django turns view errors into responses; what still escapes becomes a 500
+            # upstream, so the line says so before the error propagates.
             self.access_log(request, None, time.perf_counter_ns() - start)
             raise
         else:
@@ -59,7 +47,8 @@ class AccessLogMiddleware:
         self, request: HttpRequest, response: HttpResponse | None, duration: int
     ) -> None:
         """Log the access line of ``request`` (``response`` None: it raised)."""
-        if not self.enabled or (not self.probes and is_probe(request.path)):
+        untracked = request.path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS))
+        if not settings.ACCESS_LOG or (untracked and not settings.ACCESS_LOG_PROBES):
             return
         status = 500 if response is None else response.status_code
         fields = {

@@ -1,22 +1,11 @@
 """Remove secrets from log events and bound their size (OWASP Logging Cheat Sheet).
 
-``Redactor.clean(event)`` walks a nested event (dicts, lists, scalars) and returns a copy in
-which:
-
-- a value whose key names a secret (password, token, authorization, cookie, session, csrf,
-  secret, credential, anything ending in key…) anywhere in its dotted path is replaced by
-  ``[REDACTED]``;
-- every string is scanned for secrets by pattern: our ``hdk_…`` API tokens, ``Bearer``/``Basic``
-  credentials, user:password in URLs/DSNs, ``name=…`` in query strings, form bodies and
-  cookies and ``name: value`` text where the name is or ends in key, token, secret, password,
-  pwd, signature, auth, session or credential (``key=``, ``api_key=``, ``X-Csrftoken:``), and
-  the literal values of the secrets this process was configured with (METRICS_TOKEN,
-  HEALTH_TOKEN, MONITORING_API_TOKEN, SECRET_KEY…);
-- every string is cut to a maximum length with a marker saying how much was dropped, so hostile
-  input cannot blow up log volume.
-
-Control characters are left to the serializer: JSON escapes them, and the console formatter
-escapes them itself. Patterns run on messages, exception messages and stack traces alike.
+``Redactor`` returns cleaned copies: a value whose dotted key names a secret is ``[REDACTED]``;
+every string is scanned for secrets by pattern (``hdk_`` tokens, ``Bearer``/``Basic``
+credentials, user:password in URLs, ``name=value`` and ``name: value`` with a secret name, the
+literal values of SECRET_ENV_VARS) and cut to a maximum length with a marker. Fields the product
+fills from a closed set of values (TRUSTED_FIELDS) are only cut. Control characters are left to
+the serializer (JSON escapes them; so does the console format).
 """
 
 from __future__ import annotations
@@ -31,123 +20,72 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 REDACTED = "[REDACTED]"
-
-# Environment variables whose values are secrets: their literal values never reach a log.
 SECRET_ENV_VARS = (
-    "SECRET_KEY",
-    "METRICS_TOKEN",
-    "HEALTH_TOKEN",
-    "MONITORING_API_TOKEN",
-    "EMAIL_HOST_PASSWORD",
-    "HELPDESK_ADMIN_PASSWORD",
+    *("SECRET_KEY", "METRICS_TOKEN", "HEALTH_TOKEN", "MONITORING_API_TOKEN"),
+    *("EMAIL_HOST_PASSWORD", "HELPDESK_ADMIN_PASSWORD"),
 )
 # Shorter literal values would redact ordinary words.
 _MIN_LITERAL_SECRET = 8
-
-# A key is sensitive when one of its dotted segments contains one of these words, or ends in
-# "key" (case-insensitive, "-" and "_" ignored: "X-CSRFToken", "api_key", "Set-Cookie", "key").
-_SENSITIVE_KEY_WORDS = (
-    "password",
-    "passwd",
-    "passphrase",
-    "pwd",
-    "secret",
-    "token",
-    "apikey",
-    "authorization",
-    "auth",
-    "cookie",
-    "session",
-    "csrf",
-    "privatekey",
-    "credential",
-    "dsn",
-    "signature",
+# Values the product writes itself, from a closed set (the access line's event fields, the
+# HTTP version, the user's primary key, the service fields from settings).
+TRUSTED_FIELDS = frozenset(
+    {"event.kind", "event.category", "event.type", "event.outcome", "event.dataset"}
+    | {"http.version", "user.id", "service.name", "service.version", "service.environment"}
 )
-# Keys that contain a sensitive word but name something harmless we emit ourselves.
-_SAFE_KEYS = frozenset({"event.category", "user.id", "http.request.id"})
 
-# A parameter names a secret when its name is, or ends in, one of these words
-# (case-insensitive): key, api_key, X-Api-Key, csrftoken, client_secret, db.password,
-# sessionid, aws_credentials... Names are whole tokens (see the "param" pattern).
+# A key is sensitive when a dotted segment (lower case, "-" and "_" dropped) ends in "key" or
+# contains one of these words ("X-CSRFToken", "api_key", "Set-Cookie"), "author…" excepted.
+_KEY_WORDS = (
+    *("password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "authorization"),
+    *("auth", "cookie", "session", "csrf", "privatekey", "credential", "dsn", "signature"),
+)
+
+# A parameter names a secret when its name is, or ends in, one of these words.
 _PARAM_SUFFIXES = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "passphrase",
-    "pwd",
-    "signature",
-    "auth",
-    "session",
-    "sessionid",
-    "session_id",
-    "credential",
-    "credentials",
+    *("key", "token", "secret", "password", "passwd", "passphrase", "pwd", "signature", "auth"),
+    *("session", "sessionid", "session_id", "credential", "credentials"),
 )
-_PARAM_NAMES = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_PARAM_SUFFIXES) + ")"
-
-# Every pattern needs one of these words (case-insensitive) to match: a scheme, or a parameter
-# name (with "=" or ":"), or "://" (a DSN). Redactor.may_hold_secret tests for them before
-# running the regex, so a line without any skips it.
+_PARAM = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_PARAM_SUFFIXES) + ")"
+# Every pattern needs one of these words (case-insensitive) or a literal secret to match, so
+# a string without any skips the regex (may_hold_secret).
 _SCHEME_WORDS = ("hdk_", "bearer", "basic", "digest")
 _PARAM_WORDS = (*_PARAM_SUFFIXES, "://")
-_PATTERNS: tuple[tuple[str, str], ...] = (
-    # Our API tokens: recognisable whatever surrounds them.
-    ("hdk", r"\bhdk_[A-Za-z0-9_\-]{6,}"),
-    # Authorization header values (and the same words in free text).
-    (
-        "scheme",
-        r"\b(?P<scheme_head>(?:bearer|basic|digest)\s+)[A-Za-z0-9._~+/=\-]{6,}",
-    ),
+_PATTERNS = {
+    "hdk": r"\bhdk_[A-Za-z0-9_\-]{6,}",
+    "scheme": r"\b(?P<scheme_head>(?:bearer|basic|digest)\s+)[A-Za-z0-9._~+/=\-]{6,}",
     # user:password@ in URLs and DSNs (postgres://u:p@h/db, redis://:p@h).
-    ("dsn", r"(?P<dsn_head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+(?P<dsn_at>@)"),
-    # A multipart form field: name="password" then a blank line then the value.
-    (
-        "multipart",
-        r"(?P<multipart_head>name=\"(?:" + _PARAM_NAMES + r")\"\r?\n(?:[^\r\n]+\r?\n)*\r?\n)"
-        r"[^\r\n]+",
-    ),
-    # name=value in query strings, form bodies and cookies; name: value and "name": "value"
-    # in text and in reprs of dicts. A quoted value is redacted up to its closing quote. A name
-    # starts where a token starts, so the scan stays linear in the text's length.
-    (
-        "param",
-        r"(?P<param_head>(?<![A-Za-z0-9_.\-])[\"']?(?:" + _PARAM_NAMES + r")[\"']?\s*[=:]\s*)"
-        r"(?P<param_value>\"[^\"]*\"|'[^']*'|[^\s\"'&;,}\]]+)",
-    ),
-)
+    "dsn": r"(?P<dsn_head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+(?=@)",
+    # A multipart form field: name="password", a blank line, the value.
+    "multipart": r"(?P<multipart_head>name=\"(?:" + _PARAM + r")\"\r?\n(?:[^\r\n]+\r?\n)*\r?\n)"
+    r"[^\r\n]+",
+    # name=value (query strings, forms, cookies), name: value and "name": "value" (text, reprs);
+    # a quoted value up to its closing quote. A name starts where a token starts, so the scan
+    # stays linear in the text's length.
+    "param": r"(?P<param_head>(?<![A-Za-z0-9_.\-])[\"']?(?:" + _PARAM + r")[\"']?\s*[=:]\s*)"
+    r"(?P<param_value>\"[^\"]*\"|'[^']*'|[^\s\"'&;,}\]]+)",
+}
 
 
 def _replace(match: re.Match[str]) -> str:
     kind = match.lastgroup
     if kind == "hdk":
         return "hdk_" + REDACTED
-    if kind == "scheme":
-        return match["scheme_head"] + REDACTED
-    if kind == "dsn":
-        return match["dsn_head"] + REDACTED + match["dsn_at"]
-    if kind == "multipart":
-        return match["multipart_head"] + REDACTED
     if kind == "param":
-        value = match["param_value"]
-        quote = value[0] if value[0] in "\"'" else ""
+        quote = match["param_value"][0] if match["param_value"][0] in "\"'" else ""
         return f"{match['param_head']}{quote}{REDACTED}{quote}"
+    if kind in ("scheme", "dsn", "multipart"):
+        return match[f"{kind}_head"] + REDACTED
     return REDACTED  # a literal secret
 
 
 @lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> bool:
     """Return True when a (dotted) field name names a secret."""
-    if key in _SAFE_KEYS:
-        return False
     for segment in key.lower().split("."):
-        normalized = segment.replace("-", "").replace("_", "")
-        if normalized.endswith("key") or any(word in normalized for word in _SENSITIVE_KEY_WORDS):
-            # "author", "authority" are not credentials; "auth", "authorization" are.
-            if normalized.startswith("author") and normalized != "authorization":
-                continue
+        word = segment.replace("-", "").replace("_", "")
+        if word.startswith("author") and word != "authorization":
+            continue  # "author", "authority" are not credentials
+        if word.endswith("key") or any(secret in word for secret in _KEY_WORDS):
             return True
     return False
 
@@ -155,39 +93,27 @@ def is_sensitive_key(key: str) -> bool:
 class Redactor:
     """Redact secrets and cap sizes in log events (see the module docstring)."""
 
-    def __init__(
-        self,
-        max_chars: int = 8192,
-        literal_secrets: Iterable[str] = (),
-        long_fields: Mapping[str, int] | None = None,
-    ) -> None:
+    def __init__(self, max_chars: int = 8192, literal_secrets: Iterable[str] = ()) -> None:
         self.max_chars = max_chars
-        # Stack traces are legitimately longer than other fields.
-        self.long_fields = dict(long_fields or {"error.stack_trace": max_chars * 4})
         literals = sorted(
-            {s for s in literal_secrets if s and len(s) >= _MIN_LITERAL_SECRET},
-            key=len,
-            reverse=True,
+            {s for s in literal_secrets if len(s) >= _MIN_LITERAL_SECRET}, key=len, reverse=True
         )
         self._literals = tuple(literals)
-        parts = [f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS]
+        parts = [f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS.items()]
         if literals:
-            parts.insert(0, "(?P<literal>" + "|".join(re.escape(s) for s in literals) + ")")
+            parts.insert(0, "(?P<literal>" + "|".join(map(re.escape, literals)) + ")")
         self._pattern = re.compile("|".join(parts), re.IGNORECASE)
 
     @classmethod
     def from_environment(cls, max_chars: int = 8192) -> Redactor:
         """Return a Redactor that also knows the literal values of SECRET_ENV_VARS."""
-        literals = [os.environ.get(name, "") for name in SECRET_ENV_VARS]
-        return cls(max_chars=max_chars, literal_secrets=literals)
+        return cls(max_chars, [os.environ.get(name, "") for name in SECRET_ENV_VARS])
 
     def may_hold_secret(self, value: str) -> bool:
-        """Return False when no pattern can match (cheap substring tests skip the regex).
+        """Return False when no pattern can match (substring tests cheaper than the regex).
 
-        Every pattern needs one of _SCHEME_WORDS, or "=" or ":" together with one of
-        _PARAM_WORDS (a parameter name, or "://" for a DSN), or a literal secret. For text
-        beyond ASCII the regex always runs: case-insensitive matching folds characters
-        (the Kelvin sign matches "k") that ``str.lower`` keeps apart.
+        Text beyond ASCII always goes to the regex: its case-insensitive matching folds
+        characters (the Kelvin sign matches "k") that ``str.lower`` keeps apart.
         """
         if not value.isascii():
             return True
@@ -198,36 +124,41 @@ class Redactor:
             return True
         return any(secret in value for secret in self._literals)
 
-    def text(self, value: str, limit: int | None = None) -> str:
-        """Return ``value`` with secrets replaced and cut to ``limit`` (default max_chars)."""
+    def text(self, value: str, limit: int | None = None, scan: bool = True) -> str:
+        """Return ``value`` with secrets replaced (unless not ``scan``), cut to ``limit``."""
         limit = self.max_chars if limit is None else limit
         total = len(value)
-        if total > limit * 2:
-            # Cut before scanning so hostile input costs bounded regex time; the margin keeps
-            # a secret that straddles the limit whole for the scan.
-            value = value[: limit * 2]
-        if self.may_hold_secret(value):
+        # Cut before scanning so hostile input costs bounded regex time; the margin keeps a
+        # secret that straddles the limit whole for the scan.
+        value = value[: limit * 2]
+        if scan and self.may_hold_secret(value):
             value = self._pattern.sub(_replace, value)
         if total > limit and len(value) > limit:
             return f"{value[:limit]}…[truncated, {total} chars]"
         return value
 
-    def clean(self, event: Any, path: str = "") -> Any:
-        """Return a redacted, size-capped copy of a nested event."""
+    def clean(self, event: Any, path: str = "", scan: bool = True) -> Any:
+        """Return a redacted, size-capped copy of a nested event (``path``: its dotted name)."""
+        if event is None or isinstance(event, bool | int | float):
+            return event
         if isinstance(event, str):
-            return self.text(event, self.long_fields.get(path))
+            return self.text(event, scan=scan)
         if isinstance(event, Mapping):
             out: dict[str, Any] = {}
             for key, value in event.items():
                 name = f"{path}.{key}" if path else str(key)
-                if value is not None and is_sensitive_key(name) and not isinstance(value, Mapping):
-                    out[key] = REDACTED
-                else:
-                    out[key] = self.clean(value, name)
+                sensitive = not isinstance(value, Mapping) and is_sensitive_key(name)
+                out[key] = REDACTED if value is not None and sensitive else self.clean(value, name)
             return out
         if isinstance(event, list | tuple | set | frozenset):
-            return [self.clean(item, path) for item in event]
-        if event is None or isinstance(event, bool | int | float):
-            return event
+            return [self.clean(item, path, scan) for item in event]
         # Anything else (objects, bytes) is logged as its capped, redacted repr.
         return self.text(repr(event))
+
+    def field(self, name: str, value: Any) -> Any:
+        """Return the cleaned value of one field of a log line named ``name`` (dotted)."""
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if is_sensitive_key(name):
+            return REDACTED
+        return self.clean(value, name, scan=name not in TRUSTED_FIELDS)

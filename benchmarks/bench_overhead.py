@@ -25,10 +25,15 @@ the thread running Python code, so the shares are of CPU, not of time spent wait
 sockets) during one more run of the ticket list each and prints the share of the request
 samples spent in each monitoring module.
 
+With BENCH_BASELINE_SRC set to the ``src`` folder of another checkout (say, of the previous
+commit), a fourth server, "full@baseline", runs that code with full monitoring in the same
+rounds: an interleaved A/B of a change to the monitoring code.
+
 Run: REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python benchmarks/bench_overhead.py
      [--rounds 10] [--seconds 5] [--profile] [--quick]
 (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/helpdesk_bench_overhead,
-is created and dropped.)
+is created and dropped; the servers listen on free ports from BENCH_PORT_BASE, default 22000,
+to BENCH_PORT_BASE + 499.)
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ sys.path.insert(0, str(HERE))
 from tests.services import free_port  # noqa: E402
 from tests.web_server import serve  # noqa: E402
 
-MODES = ("off", "full", "django-prometheus")
+BASELINE_SRC = os.environ.get("BENCH_BASELINE_SRC")
+MODES = ("off", "full", "django-prometheus") + (("full@baseline",) if BASELINE_SRC else ())
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "22000"))
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/helpdesk_bench_overhead"
 TICKETS = 20
 
@@ -70,11 +77,16 @@ def server_env(mode: str, data: Path, database: str, redis: str) -> dict[str, st
             "HELPDESK_DATA_DIR": str(data),
             "DATABASE_URL": database,
             "REDIS_URL": redis,
-            "CACHE_KEY_PREFIX": f"bench-{mode}",
+            "CACHE_KEY_PREFIX": f"bench-{mode.replace('@', '-')}",
             "METRICS_TOKEN": secrets.token_urlsafe(32),
             "DJANGO_SETTINGS_MODULE": "overhead_settings",
-            "BENCH_MONITORING": mode,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent / "src")]),
+            "BENCH_MONITORING": mode.removesuffix("@baseline"),
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    str(HERE),
+                    BASELINE_SRC if mode.endswith("@baseline") else str(HERE.parent / "src"),
+                ]
+            ),
         }
     )
     return env
@@ -257,7 +269,7 @@ def main() -> int:
         token, ticket = seed(envs["full"])
         servers = {}
         for mode in MODES:
-            port = free_port(22000, 22499)
+            port = free_port(PORT_BASE, PORT_BASE + 499)
             log = tmp / f"{mode}.log"
             servers[mode] = stack.enter_context(
                 serve(envs[mode], port, stdout=log, ready="/health/live")
@@ -272,7 +284,7 @@ def main() -> int:
             for path in requests.values():
                 wrk(server.base + path, token, 2, connections)
         for round_ in range(args.rounds):
-            order = MODES[round_ % 3 :] + MODES[: round_ % 3]
+            order = MODES[round_ % len(MODES) :] + MODES[: round_ % len(MODES)]
             for name, path in requests.items():
                 for mode in order:
                     master = servers[mode].proc.pid
@@ -305,7 +317,7 @@ def main() -> int:
                     f"  CPU {medians[2]:6.2f} ms/request ({paired[2]:+6.1%})"
                 )
         if args.profile:
-            for mode in ("full", "django-prometheus"):
+            for mode in ("full", "django-prometheus", *(("full@baseline",) * bool(BASELINE_SRC))):
                 # `helpdesk serve` execs gunicorn: the server process is gunicorn's master.
                 server = servers[mode]
                 url = server.base + requests["ticket list"]

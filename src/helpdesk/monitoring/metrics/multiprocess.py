@@ -40,10 +40,11 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def _locked(path: str, exclusive: bool) -> Iterator[None]:
 
 def _read_archive(path: str) -> list[Metric]:
     from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
 
     try:
         with open(os.path.join(path, ARCHIVE), encoding="utf-8") as fh:
@@ -95,10 +97,32 @@ def _read_archive(path: str) -> list[Metric]:
     families = []
     for family in stored:
         metric = Metric(family["name"], family["documentation"], family["type"])
-        for name, labels, value in family["samples"]:
-            metric.add_sample(name, labels, value)
+        metric.samples = [Sample(name, labels, value) for name, labels, value in family["samples"]]
         families.append(metric)
     return families
+
+
+def _key(sample: Sample) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return sample.name, tuple(sorted(sample.labels.items()))
+
+
+# The parsed archive of each folder, by the archive file's identity: it only changes when a
+# worker dies, so scrapes in between reuse it. {path: (stat key, {family: (meta, samples)})}
+_archives: dict[str, tuple[tuple[int, int, int], dict[str, tuple[Metric, dict[Any, Sample]]]]] = {}
+
+
+def _cached_archive(path: str) -> dict[str, tuple[Metric, dict[Any, Sample]]]:
+    """Return the archive's families, each with its samples by (name, labels) (call locked)."""
+    try:
+        stat = os.stat(os.path.join(path, ARCHIVE))
+    except FileNotFoundError:
+        return {}
+    identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _archives.get(path)
+    if cached is None or cached[0] != identity:
+        families = {m.name: (m, {_key(s): s for s in m.samples}) for m in _read_archive(path)}
+        cached = _archives[path] = (identity, families)
+    return cached[1]
 
 
 def _write_archive(path: str, families: Iterable[Metric]) -> None:
@@ -147,13 +171,31 @@ class MultiProcessReader:
 
     def collect(self) -> Iterator[Metric]:
         """Yield the merged families of the live workers' files and the archive."""
+        from prometheus_client.metrics_core import Metric
         from prometheus_client.multiprocess import MultiProcessCollector
 
         with _locked(self.path, exclusive=False):
             files = glob.glob(os.path.join(self.path, "*.db"))
-            families = {m.name: m for m in MultiProcessCollector.merge(files, accumulate=True)}
-            _add(families, _read_archive(self.path))
-        return iter(families.values())
+            live = MultiProcessCollector.merge(files, accumulate=True)
+            archive = _cached_archive(self.path)
+        for family in live:
+            archived = archive.get(family.name)
+            if archived is not None:
+                # The archive's samples, plus the live values; new label sets appended.
+                samples = dict(archived[1])
+                for sample in family.samples:
+                    old = samples.get(key := _key(sample))
+                    samples[key] = (
+                        sample if old is None else old._replace(value=old.value + sample.value)
+                    )
+                family.samples = list(samples.values())
+            yield family
+        names = {family.name for family in live}
+        for name, (meta, samples) in archive.items():
+            if name not in names:
+                metric = Metric(meta.name, meta.documentation, meta.type)
+                metric.samples = list(samples.values())
+                yield metric
 
 
 def compact(path: str, pids: Iterable[int]) -> int:

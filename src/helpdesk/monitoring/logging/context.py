@@ -46,8 +46,8 @@ def user_id(request: HttpRequest) -> str | None:
     session = getattr(request, "session", None)
     if user is None or session is None or not session.accessed:
         return None
-    user_id = session.get(SESSION_KEY)
-    return None if user_id is None else str(user_id)
+    pk = session.get(SESSION_KEY)
+    return None if pk is None else str(pk)
 
 
 class ContextFilter(logging.Filter):

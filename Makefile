@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench audit clean frontend
+.PHONY: run run-traced test lint format bench audit clean frontend
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,12 @@ frontend: $(BUNDLES)
 
 run: $(VENV)/.synced $(BUNDLES)
 	$(BIN)/helpdesk start
+
+# `make run` exporting traces to a local collector (docs/tracing.md): Jaeger all-in-one or the
+# collector of deploy/docker-compose.tracing.yml listening on 127.0.0.1:4318.
+OTEL_EXPORTER_OTLP_ENDPOINT ?= http://127.0.0.1:4318
+run-traced: $(VENV)/.synced $(BUNDLES)
+	OTEL_EXPORTER_OTLP_ENDPOINT=$(OTEL_EXPORTER_OTLP_ENDPOINT) $(BIN)/helpdesk start
 
 lint: $(VENV)/.synced frontend/node_modules/.installed
 	$(BIN)/ruff check src tests benchmarks deploy/grafana

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.browser import chromium
 from tests.otlp_receiver import Receiver, Span, otlp_receiver
 from tests.services import free_port, port_open, unavailable
 from tests.web_server import TOKEN, Server, migrate, serve, server_env
@@ -106,6 +107,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 OTEL_EXPORTER_OTLP_TIMEOUT="1",
             )
             migrate(env)
+            # The platform's pages load the browser SDK (built by `make frontend`).
+            subprocess.run(
+                [str(_BIN / "helpdesk"), "collectstatic", "--noinput", "-v0"],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             agent_id = subprocess.run(
                 [str(_BIN / "helpdesk"), "shell", "-c", _SETUP],
                 env=env,
@@ -258,6 +267,60 @@ def test_it_runs_each_worker_job_as_a_trace_of_its_own(stack: Stack) -> None:
         s.parent_id == history.span_id and s.attributes.get("db.system") == "postgresql"
         for s in spans
     )
+
+
+def test_it_puts_the_trace_id_on_the_latency_bucket_as_an_exemplar(stack: Stack) -> None:
+    trace_id = _trace_of(stack.get("/api/v1/tickets/?page=1"))[0]
+    scrape = requests.get(
+        f"{stack.server.base}/metrics",
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/openmetrics-text"},
+        timeout=10,
+    )
+    assert scrape.headers["Content-Type"].startswith("application/openmetrics-text")
+    buckets = [
+        line
+        for line in scrape.text.splitlines()
+        if line.startswith("http_server_request_duration_seconds_bucket{")
+        and 'http_route="api/v1/tickets/"' in line
+        and " # {" in line
+    ]
+    assert buckets, "no exemplar on the ticket list's buckets"
+    exemplar_ids = set(re.findall(r'# \{trace_id="([0-9a-f]{32})"\}', "\n".join(buckets)))
+    # The bucket's exemplar is a sampled ticket-list request of this module (refreshed at
+    # most every few seconds, so not necessarily the newest).
+    exported = {s.trace_id for s in stack.receiver.spans if s.name == "GET api/v1/tickets/"}
+    assert exemplar_ids and exemplar_ids <= exported | {trace_id}
+    # The classic text format has no exemplars.
+    text = requests.get(
+        f"{stack.server.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ).text
+    assert "trace_id" not in text
+
+
+def test_it_joins_a_pages_api_fetch_to_the_pages_trace(stack: Stack) -> None:
+    """Chromium loads a server-rendered page, then the page fetches the API."""
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{stack.server.base}/admin/login/", wait_until="load")
+        meta = page.get_attribute('meta[name="traceparent"]', "content")
+        assert meta is not None
+        _, trace_id, page_span, _ = meta.split("-")
+        assert page.evaluate("() => typeof window.helpdeskMonitor") == "object"
+        status = page.evaluate(
+            """async (token) => (await fetch("/api/v1/tickets/",
+                {headers: {Authorization: "Bearer " + token}})).status""",
+            stack.token,
+        )
+        assert status == 200
+        page.close()
+    spans = stack.receiver.wait_for(
+        lambda spans: any(s.trace_id == trace_id and s.name == "GET api/v1/tickets/" for s in spans)
+    )
+    trace = [s for s in spans if s.trace_id == trace_id and s.kind == "server"]
+    [rendered] = [s for s in trace if s.span_id == page_span]
+    assert rendered.name == "GET admin/login/"
+    [api] = [s for s in trace if s.name == "GET api/v1/tickets/"]
+    assert api.parent_id == page_span
 
 
 def test_it_drops_and_counts_spans_while_the_collector_hangs_or_is_down(stack: Stack) -> None:

@@ -1,6 +1,7 @@
 // Errors leave as Sentry events in an envelope, to the project's envelope endpoint: the same
 // ingestion path as the Sentry SDKs. At most MAX_ERRORS per page view; repeats are folded.
 import { config, page, randomId } from "./state";
+import { traceContext } from "./trace";
 import { send } from "./transport";
 import { scrubText, scrubUrl } from "./url";
 
@@ -67,6 +68,7 @@ function capture(level: Level, body: Record<string, unknown>, extra?: unknown): 
     environment: config.environment,
     request: { url: scrubUrl(location.href), headers: { "User-Agent": navigator.userAgent } },
     tags: config.route ? { route: config.route } : undefined,
+    contexts: traceContext(),
     extra,
     sdk: SDK,
     ...body,

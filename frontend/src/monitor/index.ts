@@ -2,6 +2,7 @@
 import { installGlobalHandlers } from "./errors";
 import { config, newPageView, parseDsn, startLifecycle } from "./state";
 import type { MonitorOptions } from "./state";
+import { propagateTrace, readPageTrace } from "./trace";
 import { startMeasuring } from "./vitals";
 
 export { trackError, trackMessage } from "./errors";
@@ -17,6 +18,8 @@ export function init(options: MonitorOptions = {}): void {
   started = true;
   Object.assign(config, options, { dsnParsed: parseDsn(options.dsn) });
   newPageView();
+  readPageTrace();
+  propagateTrace();
   installGlobalHandlers();
   startMeasuring();
   // After the observers: web-vitals reports its final values on `hidden` before we flush.

@@ -1,5 +1,6 @@
 // The page view's state and the measurement batch: filled by vitals.ts and the public API,
 // sent every 60 s ± 15 s and when the page is hidden or left.
+import { pageTrace } from "./trace";
 import { send } from "./transport";
 import { scrubUrl } from "./url";
 
@@ -115,7 +116,12 @@ function endpoint(path: string): string {
 
 /** Send what is queued, one batch per endpoint. */
 export function flush(): void {
-  const base = { sentAt: Date.now(), page: scrubUrl(location.href), route: config.route };
+  const base = {
+    sentAt: Date.now(),
+    page: scrubUrl(location.href),
+    route: config.route,
+    traceId: pageTrace.traceId,
+  };
   if (vitals.length || pageLoad) {
     send(endpoint("/api/v1/analytics/performance/"), JSON.stringify({ ...base, vitals, pageLoad }));
   }

@@ -5,7 +5,8 @@ Two forms per endpoint:
 - the spec's (performanceMonitoring.ts, unchanged): ``{"domContentLoaded", "loadComplete",
   "totalTime"}`` to /performance/ and ``{"action", "duration"}`` to /interactions/, in
   milliseconds, with the page known from the Referer header;
-- the SDK's batch: ``{"sentAt": epoch ms, "page": URL, "route": declared route, "vitals":
+- the SDK's batch: ``{"sentAt": epoch ms, "page": URL, "route": declared route, "traceId": the
+  page's trace id (optional), "vitals":
   [{"name", "value", "id", "rating", "navigationType", "target"}], "pageLoad": {…the spec's
   three…}}`` to /performance/ and ``{"sentAt", "page", "route", "interactions": [{"action",
   "duration"}]}`` to /interactions/.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,9 @@ PAGE_LOAD_FIELDS = {
     "totalTime": "total",
 }
 _RATINGS = {"good", "needs-improvement", "poor"}
-_BATCH_FIELDS = {"sentAt", "page", "route"}
+_BATCH_FIELDS = {"sentAt", "page", "route", "traceId"}
+# The page's trace id (from its traceparent meta tag, docs/tracing.md).
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Invalid(ValueError):
@@ -64,6 +68,7 @@ class Batch:
 
     page: str | None = None
     route: str | None = None
+    trace_id: str | None = None
     vitals: list[Vital] = field(default_factory=list)
     page_load: dict[str, float] = field(default_factory=dict)  # phase → seconds
     interactions: list[tuple[str, float]] = field(default_factory=list)  # (action, seconds)
@@ -124,6 +129,11 @@ class _Reader:
     def batch_header(self, data: dict[str, Any], batch: Batch, now: float, max_age: float) -> None:
         batch.page = self.text(data.get("page"), "page", 2048)
         batch.route = self.text(data.get("route"), "route", 200)
+        trace_id = self.text(data.get("traceId"), "traceId", 32)
+        if trace_id is not None and not _TRACE_ID.fullmatch(trace_id):
+            self.error("traceId", "Expected 32 lowercase hex digits.")
+        else:
+            batch.trace_id = trace_id
         sent_at = data.get("sentAt")
         if sent_at is not None:
             millis = self.number(sent_at, "sentAt", 1e14)

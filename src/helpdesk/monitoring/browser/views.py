@@ -61,11 +61,15 @@ def record(batch: payloads.Batch, user_agent: str) -> None:
     """Observe a validated batch in the histograms."""
     route = labels.route(batch.route, batch.page)
     device = labels.device(user_agent)
+    # The page's trace: an exemplar of the vitals (kept in single-process mode only, see
+    # docs/tracing.md) and the poor-value log line's trace.id.
+    exemplar = {"trace_id": batch.trace_id} if batch.trace_id else None
+    trace = {"trace.id": batch.trace_id} if batch.trace_id else {}
     for vital in batch.vitals:
         if vital.name == "CLS":
-            instruments.CLS.labels(route, device).observe(vital.value)
+            instruments.CLS.labels(route, device).observe(vital.value, exemplar)
         else:
-            instruments.WEB_VITAL.labels(vital.name, route, device).observe(vital.value)
+            instruments.WEB_VITAL.labels(vital.name, route, device).observe(vital.value, exemplar)
         if vital.target and vital.value > THRESHOLDS[vital.name][1]:
             # Attribution of a poor value: which element to look at (logs, never labels).
             logger.info(
@@ -73,7 +77,7 @@ def record(batch: payloads.Batch, user_agent: str) -> None:
                 vital.name,
                 route,
                 vital.target,
-                extra={"event.action": "web_vital_poor", "browser.route": route},
+                extra={"event.action": "web_vital_poor", "browser.route": route, **trace},
             )
     for phase, seconds in batch.page_load.items():
         instruments.PAGE_LOAD.labels(phase, route).observe(seconds)

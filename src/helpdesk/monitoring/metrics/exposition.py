@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from helpdesk.lib import outages
+from helpdesk.monitoring.metrics import exemplars
 from helpdesk.monitoring.metrics.multiprocess import ENV, MultiProcessReader
 
 logger = logging.getLogger(__name__)
@@ -107,5 +108,8 @@ def render(openmetrics_format: bool = False) -> tuple[bytes, str]:
     # The scrape duration covers the instruments too.
     custom[-1].samples[0] = custom[-1].samples[0]._replace(value=perf_counter() - start)
     if openmetrics_format:
+        path = os.environ.get(ENV)
+        if path and os.path.isdir(path):
+            exemplars.attach(base, path)
         return openmetrics.generate_latest(_Families(base + custom)), OPENMETRICS_CONTENT_TYPE
     return prometheus_client.generate_latest(_Families(base + custom)), TEXT_CONTENT_TYPE

@@ -18,6 +18,7 @@ unresolved paths are ``unmatched`` and unknown methods ``_OTHER``, so label valu
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -30,6 +31,7 @@ from django.urls import Resolver404, resolve
 
 from helpdesk.lib import request_context
 from helpdesk.lib.synthetic import is_synthetic
+from helpdesk.monitoring.metrics import exemplars
 from helpdesk.monitoring.metrics.instruments import (
     ACTIVE_REQUESTS,
     DB_QUERIES_PER_REQUEST,
@@ -40,6 +42,7 @@ from helpdesk.monitoring.metrics.instruments import (
     UNMATCHED_ROUTE,
     count_exception,
 )
+from helpdesk.monitoring.metrics.multiprocess import ENV
 from helpdesk.monitoring.metrics.timing import RequestTiming, current_timing
 
 logger = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ class MetricsMiddleware:
         self.get_response = get_response
         self.exclude = tuple(settings.MONITORING_UNTRACKED_PATHS)
         self.slow = settings.SLOW_REQUEST_SECONDS
+        self.multiprocess_path = os.environ.get(ENV, "")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Health probes, scrapes and the synthetic probes' requests are not user traffic.
@@ -109,10 +113,14 @@ class MetricsMiddleware:
         match = request.resolver_match
         route = route_template(match.route) if match is not None else UNMATCHED_ROUTE
         status = response.status_code
-        # A sampled request's trace id rides along as the bucket's exemplar (OpenMetrics).
+        # A sampled request's trace id rides along as the bucket's exemplar (OpenMetrics):
+        # prometheus_client keeps it in single-process mode, the exemplars module otherwise.
         trace_id = request_context.current().get("trace.id")
         exemplar = {"trace_id": trace_id} if trace_id else None
         REQUEST_DURATION.labels(method, route, str(status)).observe(elapsed, exemplar)
+        if trace_id and self.multiprocess_path:
+            labels = (method, route, str(status))
+            exemplars.record(labels, elapsed, trace_id, self.multiprocess_path)
         size = _body_size(response)
         if size is not None:
             RESPONSE_SIZE.labels(method, route).observe(size)

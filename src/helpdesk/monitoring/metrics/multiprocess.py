@@ -38,7 +38,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A worker's request-duration exemplars (helpdesk.monitoring.metrics.exemplars).
+EXEMPLARS_FILE = "exemplars_{pid}.json"
 ARCHIVE = "archive.json"
 _LOCK = ".lock"
 _COMPACTED_TYPES = ("counter", "histogram", "summary")
@@ -226,13 +228,16 @@ def compact(path: str, pids: Iterable[int]) -> int:
 
 
 def worker_exited(pid: int, path: str | None = None) -> None:
-    """Do the bookkeeping for a dead worker: drop its live gauges, compact its counters."""
+    """Do the bookkeeping for a dead worker: drop its live gauges and exemplars, compact its
+    counters."""
     from prometheus_client.multiprocess import mark_process_dead
 
     path = path or os.environ.get(ENV)
     if not path or not os.path.isdir(path):
         return
     mark_process_dead(pid, path)
+    with suppress(FileNotFoundError):
+        os.unlink(os.path.join(path, EXEMPLARS_FILE.format(pid=pid)))
     try:
         compact(path, [pid])
     except Exception:

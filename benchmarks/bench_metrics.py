@@ -3,7 +3,8 @@
 The workers are real: forked processes that record, through the product's own instruments
 (helpdesk.monitoring.metrics.instruments) in prometheus_client's multiprocess mode, the series a
 busy server accumulates: every API, health and metrics route of the product's URL configuration
-with each of the (method, status) combinations in COMBINATIONS, every admin page once (GET 200),
+with each of the (method, status) combinations in COMBINATIONS, the admin's one route label
+(GET 200),
 and the database and cache series. RESTARTS workers exit one after the other and are handled as
 gunicorn's ``child_exit`` hook does (``multiprocess.worker_exited``: live gauges dropped,
 counters compacted into the archive); as many workers as gunicorn's configuration starts by
@@ -47,13 +48,16 @@ def routes() -> list[str]:
     """Return the route label of every URL pattern of the product."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
+    from helpdesk.monitoring.metrics.instruments import ADMIN_ROUTE
     from helpdesk.monitoring.metrics.middleware import route_template
 
     found: list[str] = []
 
     def walk(resolver: URLResolver, prefix: str) -> None:
         for pattern in resolver.url_patterns:
-            if isinstance(pattern, URLResolver):
+            if isinstance(pattern, URLResolver) and pattern.app_name == "admin":
+                found.append(ADMIN_ROUTE)  # the middleware's one label for every admin page
+            elif isinstance(pattern, URLResolver):
                 walk(pattern, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern):
                 found.append(route_template(prefix + str(pattern.pattern)))

@@ -134,6 +134,20 @@ def test_it_counts_requests_by_route_template(bob: Any, make_ticket: Any) -> Non
     assert not any(f"/{ticket.pk}/" in v for _, labels in after for _, v in labels)
 
 
+def test_it_labels_every_admin_page_with_one_route(db: None) -> None:
+    """The admin's hundred-odd routes share one label value: staff pages, bounded series."""
+    before = scrape()
+    for page, status in (("/admin/", 302), ("/admin/tickets/ticket/", 302), ("/admin/login/", 200)):
+        assert Client().get(page).status_code == status
+    after = scrape()
+    for status, count in (("302", 2), ("200", 1)):
+        added = requests_of(after, "GET", "admin/*", status) - requests_of(
+            before, "GET", "admin/*", status
+        )
+        assert added == count
+    assert not any(v.startswith("admin/") and v != "admin/*" for _, ls in after for _, v in ls)
+
+
 def test_it_collapses_unmatched_paths_and_unknown_methods() -> None:
     before = scrape()
     for path in ("/no/such/page", "/wp-login.php", "/no/such/page/2"):

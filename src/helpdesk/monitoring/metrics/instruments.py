@@ -27,6 +27,9 @@ KNOWN_METHODS = frozenset(
 )
 OTHER_METHOD = "_OTHER"
 UNMATCHED_ROUTE = "unmatched"
+# Every page of the Django admin shares one route label: its hundred-odd routes would otherwise
+# multiply the series (and the scrape's cost) for pages only staff open.
+ADMIN_ROUTE = "admin/*"
 # Exception classes get their own label value up to this many; later ones share "other".
 MAX_EXCEPTION_TYPES = 50
 

@@ -12,7 +12,8 @@
   duration, database time and query count (the request id comes with the log context).
 
 The route label is the resolver's template (``api/v1/tickets/<pk>/``), never the raw path;
-unresolved paths are ``unmatched`` and unknown methods ``_OTHER``, so label values stay bounded.
+unresolved paths are ``unmatched``, every admin page ``admin/*`` and unknown methods ``_OTHER``,
+so label values stay bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from helpdesk.lib.synthetic import is_synthetic
 from helpdesk.monitoring.metrics import exemplars
 from helpdesk.monitoring.metrics.instruments import (
     ACTIVE_REQUESTS,
+    ADMIN_ROUTE,
     DB_QUERIES_PER_REQUEST,
     KNOWN_METHODS,
     OTHER_METHOD,
@@ -111,7 +113,12 @@ class MetricsMiddleware:
 
         method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
         match = request.resolver_match
-        route = route_template(match.route) if match is not None else UNMATCHED_ROUTE
+        if match is None:
+            route = UNMATCHED_ROUTE
+        elif match.app_name == "admin":
+            route = ADMIN_ROUTE
+        else:
+            route = route_template(match.route)
         status = response.status_code
         # A sampled request's trace id rides along as the bucket's exemplar (OpenMetrics):
         # prometheus_client keeps it in single-process mode, the exemplars module otherwise.

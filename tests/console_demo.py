@@ -16,7 +16,7 @@ import django
 
 def seed_history(minutes: int = 15) -> None:
     """Sample made-up traffic into the history: one sample a minute, ending now."""
-    from prometheus_client import CollectorRegistry, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
     from helpdesk.monitoring.browser.budget import CLS_BUCKETS, VITAL_BUCKETS
     from helpdesk.monitoring.history.sampler import Sampler
@@ -40,6 +40,10 @@ def seed_history(minutes: int = 15) -> None:
     cls = Histogram(
         "browser_web_vital_cls", "CLS.", ["route", "device"], buckets=CLS_BUCKETS, registry=registry
     )
+    firing = Gauge("helpdesk_alerts_firing", "Alerts firing now.", ["severity"], registry=registry)
+    events = Counter(
+        "errors_events", "Error events.", ["project", "level", "source"], registry=registry
+    )
     now = [time.time() - minutes * 60]
     sampler = Sampler(registry.collect, clock=lambda: now[0], owner="console-demo")
     rng = random.Random(7)
@@ -57,6 +61,9 @@ def seed_history(minutes: int = 15) -> None:
         for _ in range(rng.randint(1, 4)):
             requests.labels("POST", "api/v1/tickets/", "500").observe(0.9)
             requests.labels("GET", "api/v1/tickets/<pk>/", "404").observe(0.01)
+        firing.labels("critical").set(1)
+        firing.labels("warning").set(rng.randint(0, 2))
+        events.labels("platform", "error", "server").inc(rng.randint(0, 5))
         for route in ("admin/login/", "other"):
             for _ in range(10):
                 vitals.labels("LCP", route, "desktop").observe(rng.uniform(0.5, 5.0))
@@ -105,11 +112,29 @@ def seed_alerts() -> None:
     services.resolve(earlier.fingerprint, ends_at=timezone.now() - timedelta(hours=2))
 
 
+def seed_errors() -> None:
+    from django.utils import timezone
+
+    from helpdesk.monitoring.errors.models import ErrorIssue
+    from helpdesk.monitoring.errors.server import platform_project
+
+    ErrorIssue.objects.create(
+        project=platform_project(),
+        fingerprint="console-demo",
+        title="ZeroDivisionError: division by zero",
+        culprit="helpdesk.tickets.views in report",
+        event_count=12,
+        user_count=3,
+        last_seen=timezone.now(),
+    )
+
+
 def main() -> None:
     django.setup()
     seed_users()
     seed_history()
     seed_alerts()
+    seed_errors()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,13 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 PASSWORD = "correct horse battery"
 # Every page of the console: (URL, what its HTML must contain).
-PAGES = [("/monitoring/", "Health checks")]
+PAGES = [
+    ("/monitoring/", "Health checks"),
+    ("/monitoring/requests/", "Routes by time spent"),
+    ("/monitoring/alerts/", "Notifications by channel"),
+    ("/monitoring/errors/", "Web Vitals by page route"),
+    ("/monitoring/runbooks/HighErrorRate/", "Runbook: HighErrorRate"),
+]
 CHART = "/api/v1/monitoring/console/charts/overview.traffic/"
 
 
@@ -237,3 +243,176 @@ def test_it_formats_figures_in_chart_units() -> None:
     assert figure(3.14159, "req/s") == "3.14/s"
     assert figure(2048, "bytes") == "2 KiB"
     assert figure(1200, "count") == "1,200"
+
+
+# -- actions on the Alerts page ----------------------------------------------------------------
+
+
+@pytest.fixture
+def firing() -> Any:
+    from helpdesk.monitoring.alerting import services
+
+    alert, _ = services.fire(
+        name="HighErrorRate",
+        labels={"severity": "critical", "service": "web"},
+        annotations={"summary": "5xx", "runbook_url": "docs/runbooks/HighErrorRate.md"},
+    )
+    return alert
+
+
+def test_it_lets_only_staff_acknowledge(firing: Any, staff: Any, reader: Any) -> None:
+    url = f"/monitoring/alerts/{firing.pk}/ack/"
+    assert signed_in(None).post(url)["Location"].startswith("/monitoring/login/")
+    assert signed_in(reader).post(url).status_code == 403
+    firing.refresh_from_db()
+    assert firing.acknowledged_at is None
+    page = signed_in(reader).get("/monitoring/alerts/").content.decode()
+    assert "Acknowledge</button>" not in page and "Create silence" not in page
+    response = signed_in(staff).post(url, {"query": "?range=6h"})
+    assert response.status_code == 302
+    assert response["Location"] == "/monitoring/alerts/?range=6h"
+    firing.refresh_from_db()
+    assert firing.acknowledged_by_name == "sam"
+    assert signed_in(staff).get(url).status_code == 405
+
+
+def test_it_sends_no_repeat_of_an_alert_acknowledged_on_the_console(
+    firing: Any, staff: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from helpdesk.monitoring.alerting import services
+    from helpdesk.monitoring.alerting.models import Channel, Notification
+
+    Channel.objects.create(name="ops", kind="webhook", config={"url": "http://127.0.0.1:9/"})
+    signed_in(staff).post(f"/monitoring/alerts/{firing.pk}/ack/")
+    later = timezone.now() + timedelta(days=2)
+    services.schedule(now=later)
+    assert not Notification.objects.filter(alert=firing, kind__in=["repeat", "escalation"]).exists()
+
+
+def test_it_creates_and_expires_silences_from_the_form(firing: Any, staff: Any) -> None:
+    from helpdesk.monitoring.alerting import services
+    from helpdesk.monitoring.alerting.models import Silence
+
+    client = signed_in(staff)
+    prefilled = client.get(f"/monitoring/alerts/?silence={firing.pk}").content.decode()
+    assert "alertname=&quot;HighErrorRate&quot;" in prefilled
+    response = client.post(
+        "/monitoring/silences/",
+        {
+            "matchers": 'alertname="HighErrorRate"\nservice=~"we.*"',
+            "duration": "2h",
+            "comment": "deploy",
+        },
+    )
+    assert response.status_code == 302
+    silence = Silence.objects.get()
+    assert silence.matchers == [
+        {"name": "alertname", "value": "HighErrorRate", "isRegex": False, "isEqual": True},
+        {"name": "service", "value": "we.*", "isRegex": True, "isEqual": True},
+    ]
+    assert silence.created_by == "sam"
+    assert services.is_silenced(firing.labels, silence.starts_at) is not None
+    assert "Silence" in client.get("/monitoring/alerts/").content.decode()
+    client.post(f"/monitoring/silences/{silence.pk}/expire/")
+    silence.refresh_from_db()
+    assert not silence.active_at(silence.ends_at)
+
+
+@pytest.mark.parametrize(
+    ("matchers", "duration", "message"),
+    [
+        ("", "2h", "Give at least one matcher."),
+        ("not a matcher", "2h", "is not a matcher"),
+        ('x=~"("', "2h", "regular expression"),
+        ('alertname="X"', "99y", "Choose a duration"),
+    ],
+)
+def test_it_refuses_bad_silences_with_a_message(
+    staff: Any, reader: Any, matchers: str, duration: str, message: str
+) -> None:
+    from helpdesk.monitoring.alerting.models import Silence
+
+    assert signed_in(reader).post("/monitoring/silences/", {"matchers": 'a="b"'}).status_code == 403
+    response = signed_in(staff).post(
+        "/monitoring/silences/", {"matchers": matchers, "duration": duration}, follow=True
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Silence.objects.exists()
+
+
+def test_it_lets_only_staff_expire_silences(reader: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from helpdesk.monitoring.alerting import services
+
+    silence = services.create_silence(
+        matchers=[{"name": "a", "value": "b"}], ends_at=timezone.now() + timedelta(hours=1)
+    )
+    assert signed_in(reader).post(f"/monitoring/silences/{silence.pk}/expire/").status_code == 403
+
+
+def test_it_shows_runbooks_and_refuses_other_paths(staff: Any) -> None:
+    client = signed_in(staff)
+    assert client.get("/monitoring/runbooks/NoSuchAlert/").status_code == 404
+    assert client.get("/monitoring/runbooks/..%2Fsettings/").status_code == 404
+
+
+# -- the figures of the Requests and Errors pages -----------------------------------------------
+
+
+def test_it_tables_routes_by_time_spent_with_slow_requests() -> None:
+    from helpdesk.monitoring.console.pages.traffic import route_table, status_mix
+
+    _traffic()
+    backend = q.EmbeddedBackend(now=T0 + 300)
+    (row,) = route_table(300, backend)
+    # Minutes 1-4 written: 240 fast requests and 6+12+18+24 = 60 failed ones of 0.8 s.
+    assert row["route"] == "api/v1/tickets/"
+    assert row["requests"] == pytest.approx(300)
+    assert row["error_ratio"] == pytest.approx(60 / 300)
+    assert row["status"] == "fail"
+    assert row["seconds"] == pytest.approx(240 * 0.05 + 60 * 0.8)
+    assert row["share"] == pytest.approx(1.0)
+    assert row["slow"] == 0  # 0.8 s is under SLOW_REQUEST_SECONDS (1 s)
+    mix = {entry["code"]: entry for entry in status_mix(300, backend)}
+    assert mix["500"]["requests"] == pytest.approx(60)
+    assert mix["500"]["status"] == "fail"
+    assert mix["200"]["share"] == pytest.approx(0.8)
+
+
+def test_it_gives_web_vitals_p75_and_good_poor_shares_per_route() -> None:
+    from helpdesk.monitoring.browser.budget import CLS_BUCKETS, VITAL_BUCKETS
+    from helpdesk.monitoring.console.pages.errors import vitals_table
+
+    registry = CollectorRegistry()
+    vitals = Histogram(
+        "browser_web_vital_seconds",
+        "v",
+        ["metric", "route", "device"],
+        buckets=VITAL_BUCKETS,
+        registry=registry,
+    )
+    Histogram(
+        "browser_web_vital_cls", "c", ["route", "device"], buckets=CLS_BUCKETS, registry=registry
+    )
+    record = Recorder(registry)
+    record.at(0)
+    for value in [1.0] * 6 + [3.0] * 2 + [5.0] * 2:  # 60 % good, 20 % NI, 20 % poor
+        vitals.labels("LCP", "/tickets/:id", "desktop").observe(value)
+    record.at(60)
+    record.at(120)
+    (row,) = vitals_table(600, q.EmbeddedBackend(now=T0 + 120))
+    lcp = row["vitals"]["LCP"]
+    assert row["route"] == "/tickets/:id"
+    assert lcp["views"] == pytest.approx(10)
+    assert (lcp["good"], lcp["needs_improvement"], lcp["poor"]) == pytest.approx((0.6, 0.2, 0.2))
+    assert 2.5 < lcp["p75"] <= 4.0
+    assert lcp["status"] == "warn"
+    assert "CLS" not in row["vitals"]  # no CLS measured

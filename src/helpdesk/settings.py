@@ -323,6 +323,10 @@ HISTORY_MAX_SERIES = env_int("HISTORY_MAX_SERIES", 5000, minimum=1)
 # The monitoring console at /monitoring/ (helpdesk.monitoring.console, docs/console.md): staff
 # act; members of this Django group may look (read-only).
 CONSOLE_GROUP = env_str("CONSOLE_GROUP", "monitoring")
+# The alerts' runbooks (docs/runbooks/<alert>.md) the console shows; a checkout has them here.
+CONSOLE_RUNBOOK_DIR = env_str(
+    "CONSOLE_RUNBOOK_DIR", str(BASE_DIR.parent.parent / "docs" / "runbooks")
+)
 
 # Database inspector (helpdesk.monitoring.database): every monitoring query runs under this
 # statement timeout, reports are cached per process for DB_MONITOR_CACHE_SECONDS.

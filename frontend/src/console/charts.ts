@@ -34,9 +34,9 @@ function cssVar(name: string, fallback: string): string {
 // neutral palette for the rest.
 export function seriesColour(label: string, index: number): string {
   const lower = label.toLowerCase();
-  if (/^5xx|error|fail|poor/.test(lower)) return cssVar("--fail", "#c62828");
-  if (/^4xx|warn|needs/.test(lower)) return cssVar("--warn", "#b26a00");
-  if (/^2xx|^good|^ok/.test(lower)) return cssVar("--ok", "#2e7d32");
+  if (/^5(xx|\d\d)\b|error|fail|poor/.test(lower)) return cssVar("--fail", "#c62828");
+  if (/^4(xx|\d\d)\b|warn|needs/.test(lower)) return cssVar("--warn", "#b26a00");
+  if (/^[23](xx|\d\d)\b|^good|^ok/.test(lower)) return cssVar("--ok", "#2e7d32");
   const palette = ["--c1", "--c2", "--c3", "--c4", "--c5", "--c6"];
   return cssVar(palette[index % palette.length], "#1565c0");
 }
@@ -108,6 +108,19 @@ function draw(figure: HTMLElement, plot: HTMLElement, data: ChartData): void {
   charts.set(figure, new uPlot(opts, aligned, plot));
 }
 
+// Figures that show the same chart (a sparkline per route) share one request.
+const requests = new Map<string, Promise<ChartData>>();
+
+async function fetchChart(source: string): Promise<ChartData> {
+  const response = await fetch(source, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`the chart's data answered ${response.status}`);
+  return (await response.json()) as ChartData;
+}
+
+function only(data: ChartData, legend: string | undefined): ChartData {
+  return legend === undefined ? data : { ...data, series: data.series.filter((line) => line.legend === legend) };
+}
+
 export async function loadChart(figure: HTMLElement): Promise<void> {
   const source = figure.dataset.src;
   const plot = figure.querySelector<HTMLElement>(".chart-plot");
@@ -116,9 +129,12 @@ export async function loadChart(figure: HTMLElement): Promise<void> {
   figure.dataset.state = "loading";
   let data: ChartData;
   try {
-    const response = await fetch(source, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`the chart's data answered ${response.status}`);
-    data = (await response.json()) as ChartData;
+    let pending = requests.get(source);
+    if (!pending) {
+      pending = fetchChart(source);
+      requests.set(source, pending);
+    }
+    data = only(await pending, figure.dataset.series);
   } catch (error) {
     figure.dataset.state = "error";
     plot.replaceChildren();
@@ -130,12 +146,13 @@ export async function loadChart(figure: HTMLElement): Promise<void> {
   }
   renderTable(table, data);
   if (!hasValues(data)) {
+    const small = figure.classList.contains("chart-small");
     figure.dataset.state = "empty";
     charts.get(figure)?.destroy();
     charts.delete(figure);
     const message = document.createElement("p");
     message.className = "muted chart-message";
-    message.textContent = "No data in this range yet.";
+    message.textContent = small ? "—" : "No data in this range yet.";
     plot.replaceChildren(message);
     return;
   }
@@ -149,14 +166,20 @@ const resizer =
   typeof ResizeObserver === "undefined"
     ? null
     : new ResizeObserver((entries) => {
-        for (const entry of entries) {
-          const figure = entry.target as HTMLElement;
-          const chart = charts.get(figure);
-          if (chart) chart.setSize({ width: plotWidth(figure), height: chart.height });
-        }
+        // Resize in the next frame, and only on a real change: resizing inside the callback
+        // makes the browser report a "ResizeObserver loop" error.
+        const figures = entries.map((entry) => entry.target as HTMLElement);
+        window.requestAnimationFrame(() => {
+          for (const figure of figures) {
+            const chart = charts.get(figure);
+            const width = plotWidth(figure);
+            if (chart && Math.abs(chart.width - width) > 1) chart.setSize({ width, height: chart.height });
+          }
+        });
       });
 
 export function loadCharts(root: ParentNode = document): Promise<void[]> {
+  requests.clear();
   const figures = Array.from(root.querySelectorAll<HTMLElement>("figure[data-chart]"));
   for (const figure of figures) resizer?.observe(figure);
   return Promise.all(figures.map(loadChart));

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -180,3 +180,31 @@ def create_silence(
     if response.status != 200:
         raise ValueError(f"Alertmanager answered {response.status}")
     return str(response.json().get("silenceID", ""))
+
+
+def acknowledge(alert: Alert, user: Any, name: str) -> dict[str, Any]:
+    """Acknowledge ``alert`` (stops repeats and escalation) as the alert center does for the
+    API and the console: with ALERTMANAGER_URL set and the alert firing, also silence it
+    there for ALERT_ACK_SILENCE_SECONDS. Returns ``{"changed": bool}`` plus
+    ``alertmanager_silence`` (its id) or ``alertmanager_silence_error``."""
+    changed = services.acknowledge(alert, by=user, by_name=name)
+    body: dict[str, Any] = {"changed": changed}
+    if changed and settings.ALERTMANAGER_URL and alert.status == "firing":
+        now = timezone.now()
+        ends = now + timedelta(seconds=settings.ALERT_ACK_SILENCE_SECONDS)
+        matchers = [{"name": k, "value": v, "isRegex": False} for k, v in alert.labels.items()]
+        try:
+            silence_id = create_silence(matchers, now, ends, name, f"acknowledged alert {alert.pk}")
+            services.create_silence(
+                matchers=matchers,
+                starts_at=now,
+                ends_at=ends,
+                created_by=name,
+                comment=f"ack of alert {alert.pk}",
+                alertmanager_id=silence_id,
+            )
+            body["alertmanager_silence"] = silence_id
+        except (http.HttpError, ValueError) as error:
+            logger.warning("Alertmanager silence for an ack failed: %s", error)
+            body["alertmanager_silence_error"] = "Alertmanager could not be reached."
+    return body

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.lib import http
 from helpdesk.lib.api import PayloadTooLarge, datetime_param, loads_json
 from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.access import (
@@ -143,28 +141,7 @@ class AlertAckView(_Monitoring):
     def post(self, request: Request, pk: int) -> Response:
         alert = get_object_or_404(Alert, pk=pk)
         user, name = _actor(request)
-        changed = services.acknowledge(alert, by=user, by_name=name)
-        body: dict[str, Any] = {"acknowledged": True, "changed": changed}
-        if changed and settings.ALERTMANAGER_URL and alert.status == "firing":
-            now = timezone.now()
-            ends = now + timedelta(seconds=settings.ALERT_ACK_SILENCE_SECONDS)
-            matchers = [{"name": k, "value": v, "isRegex": False} for k, v in alert.labels.items()]
-            try:
-                silence_id = alertmanager.create_silence(
-                    matchers, now, ends, name, f"acknowledged alert {alert.pk}"
-                )
-                services.create_silence(
-                    matchers=matchers,
-                    starts_at=now,
-                    ends_at=ends,
-                    created_by=name,
-                    comment=f"ack of alert {alert.pk}",
-                    alertmanager_id=silence_id,
-                )
-                body["alertmanager_silence"] = silence_id
-            except (http.HttpError, ValueError) as error:
-                logger.warning("Alertmanager silence for an ack failed: %s", error)
-                body["alertmanager_silence_error"] = "Alertmanager could not be reached."
+        body: dict[str, Any] = {"acknowledged": True, **alertmanager.acknowledge(alert, user, name)}
         body["alert"] = AlertSerializer(alert).data
         return Response(body)
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from helpdesk.monitoring.access import MONITORING_AUTHENTICATION
 from helpdesk.monitoring.console import charts
+from helpdesk.monitoring.console import pages as _pages  # noqa: F401 - registers their charts
 from helpdesk.monitoring.console.access import IsConsoleReader
 from helpdesk.monitoring.history.query import QueryError
 

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 MINUTE, HOUR = 60, 3600
 REQUESTS = "http_server_request_duration_seconds"
-# Most lines one chart returns (a "by route" series past this is cut, largest kept first).
+# Most lines a chart returns unless it says otherwise (a "by route" series past this is cut,
+# the largest kept).
 MAX_LINES = 12
 
 
@@ -85,6 +86,7 @@ class Chart:
     unit: str
     series: tuple[Series, ...]
     description: str = ""
+    max_lines: int = MAX_LINES
 
 
 CHARTS: dict[str, Chart] = {}
@@ -164,7 +166,7 @@ def chart_data(
         "end": end,
         "backend": backend.name,
         "timestamps": times,
-        "series": lines[:MAX_LINES],
+        "series": lines[: chart.max_lines],
     }
 
 

@@ -22,4 +22,7 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("overview", "Overview", "console:overview"),
+    NavItem("requests", "Requests", "console:requests"),
+    NavItem("alerts", "Alerts", "console:alerts"),
+    NavItem("errors", "Errors & browser", "console:errors"),
 ]

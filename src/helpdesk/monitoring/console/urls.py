@@ -6,12 +6,19 @@ from __future__ import annotations
 from django.urls import path
 
 from helpdesk.monitoring.console import api, views
-from helpdesk.monitoring.console.pages import overview
+from helpdesk.monitoring.console.pages import alerts, errors, overview, traffic
 
 app_name = "console"
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
+    path("requests/", traffic.requests_page, name="requests"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/<int:pk>/ack/", alerts.acknowledge, name="alert-ack"),
+    path("silences/", alerts.create_silence, name="silence-create"),
+    path("silences/<int:pk>/expire/", alerts.expire_silence, name="silence-expire"),
+    path("runbooks/<str:name>/", alerts.runbook, name="runbook"),
+    path("errors/", errors.errors_page, name="errors"),
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
 ]

@@ -1,3 +1,8 @@
-"""The console's pages, one module each."""
+"""The console's pages, one module each. Importing the package registers every page's charts
+(the chart endpoint's OpenAPI schema lists them)."""
 
 from __future__ import annotations
+
+from helpdesk.monitoring.console.pages import alerts, errors, overview, traffic
+
+__all__ = ["alerts", "errors", "overview", "traffic"]

@@ -23,14 +23,16 @@ NO_DATA = "—"  # an em dash, as frontend/src/console/format.ts writes a missin
 
 
 @register.simple_tag(takes_context=True)
-def chart(context: template.Context, name: str, size: str = "") -> SafeString:
-    """Render the frame of the registered chart ``name`` (``size="small"``: a sparkline)."""
+def chart(context: template.Context, name: str, size: str = "", series: str = "") -> SafeString:
+    """Render the frame of the registered chart ``name`` (``size="small"``: a sparkline;
+    ``series``: draw only the line of that legend, e.g. one route of a per-route chart)."""
     found = charts.CHARTS[name]
     range_ = context.get("range") or charts.range_of(None)
     url = reverse("console-chart", kwargs={"name": name}) + f"?range={range_.key}"
     # render_to_string escapes every value; the result is safe HTML.
     html = render_to_string(
-        "console/_chart.html", {"chart": found, "url": url, "size": size, "range": range_}
+        "console/_chart.html",
+        {"chart": found, "url": url, "size": size, "series": series, "range": range_},
     )
     return mark_safe(html)  # noqa: S308 - rendered by the autoescaping template engine
 
@@ -54,3 +56,9 @@ def figure(value: Any, unit: str) -> str:
             number /= 1024
         return f"{number:.0f} TiB"
     return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+@register.simple_tag
+def vital(row: dict[str, Any], name: str) -> Any:
+    """Return ``row["vitals"][name]`` (a route's figures of one Web Vital), or None."""
+    return row.get("vitals", {}).get(name)

@@ -14,7 +14,9 @@ the organization's 20 tickets) with a bearer token. wrk drives one server at a t
 --seconds with four connections; the servers take turns within a round, in an order rotated
 each round, so the load of the shared machine changes alike for all. Reported per server: the
 median throughput over rounds and the median over rounds of each round's ratio to off-a
-(paired). Goal: ratio 1.0 costs <= 10 % of throughput; off-b is within noise of off-a.
+(paired), and the same for the workers' CPU time per request (from /proc: the steadiest
+figure on a shared machine; it leaves out PostgreSQL's, Redis' and the receiver's CPU). Goal:
+ratio 1.0 costs <= 10 % of throughput; off-b is within noise of off-a.
 
 Run: REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python benchmarks/bench_tracing.py
      [--rounds 6] [--seconds 5]
@@ -94,8 +96,23 @@ def server_env(mode: str, data: Path, database: str, redis: str, receiver: str) 
     return env
 
 
-def wrk(url: str, token: str, seconds: float) -> float:
-    """Load ``url`` for ``seconds`` with four connections; return requests per second."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(master: int) -> float:
+    """Return the CPU time (user + system) the server's worker processes used so far."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, check=False
+    )
+    total = 0.0
+    for pid in out.stdout.split():
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def wrk(url: str, token: str, seconds: float) -> tuple[float, int]:
+    """Load ``url`` for ``seconds`` with four connections; return (requests/s, requests)."""
     out = subprocess.run(
         [
             "wrk",
@@ -114,7 +131,8 @@ def wrk(url: str, token: str, seconds: float) -> float:
     ).stdout
     if "Non-2xx" in out:
         raise AssertionError(f"{url} answered errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return rate, int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
 
 
 def main() -> int:
@@ -149,7 +167,7 @@ def main() -> int:
                 capture_output=True,
                 text=True,
             ).stdout.split()[-1]
-            urls = {}
+            urls, masters = {}, {}
             for index, mode in enumerate(MODES):
                 server = stack.enter_context(
                     serve(
@@ -160,13 +178,18 @@ def main() -> int:
                     )
                 )
                 urls[mode] = f"{server.base}/api/v1/tickets/"
+                masters[mode] = server.proc.pid
                 wrk(urls[mode], token, 1.0)  # warm up: connections, caches
             rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+            cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
             order = list(MODES)
             for round_ in range(args.rounds):
                 turn = order[round_ % len(order) :] + order[: round_ % len(order)]
                 for mode in turn:
-                    rates[mode].append(wrk(urls[mode], token, args.seconds))
+                    before = cpu_seconds(masters[mode])
+                    rate, done = wrk(urls[mode], token, args.seconds)
+                    rates[mode].append(rate)
+                    cpu[mode].append((cpu_seconds(masters[mode]) - before) / done * 1000)
             spans = len(receiver.spans)
     finally:
         with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
@@ -174,11 +197,17 @@ def main() -> int:
     load = os.getloadavg()
     print(f"ticket list, {args.rounds} rounds x {args.seconds:g} s per server, wrk -c4")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; spans received {spans}")
-    print(f"{'server':<10} {'req/s (median)':>15} {'ratio to off-a (median of rounds)':>35}")
+    print(
+        f"{'server':<10} {'req/s':>8} {'ratio':>7} {'CPU ms/req':>11} {'ratio':>7}"
+        "   (medians over rounds; ratios to off-a, paired per round)"
+    )
     for mode in MODES:
-        ratios = [r / b for r, b in zip(rates[mode], rates["off-a"], strict=True)]
+        rate_ratio = [r / b for r, b in zip(rates[mode], rates["off-a"], strict=True)]
+        cpu_ratio = [c / b for c, b in zip(cpu[mode], cpu["off-a"], strict=True)]
         print(
-            f"{mode:<10} {statistics.median(rates[mode]):>15.1f} {statistics.median(ratios):>35.3f}"
+            f"{mode:<10} {statistics.median(rates[mode]):>8.1f} "
+            f"{statistics.median(rate_ratio):>7.3f} {statistics.median(cpu[mode]):>11.2f} "
+            f"{statistics.median(cpu_ratio):>7.3f}"
         )
     return 0
 

@@ -72,14 +72,13 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         self,
         service: dict[str, Any] | None = None,
         max_field_chars: int = 8192,
-        redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         # Our own stack trace replaces Elastic's (frames only) in format_to_ecs.
         kwargs.setdefault("exclude_fields", ["log.original", "error.stack_trace"])
         super().__init__(**kwargs)
         self.service = dict(service or {})
-        self.redactor = redactor or Redactor.from_environment(max_field_chars)
+        self.redactor = Redactor.from_environment(max_field_chars)
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the event of ``record`` as one line of JSON (ASCII, so one line always)."""
@@ -114,7 +113,7 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         clashes: dict[str, Any] = {}
         for name, value in _leaves(fields):
             if name not in _DROPPED and not name.startswith("_"):
-                cleaned = redactor.field(name, value)
+                cleaned = redactor.clean(value, name)
                 if cleaned is not None:
                     _put(event, name, cleaned, clashes)
         if clashes:
@@ -166,19 +165,11 @@ class ConsoleFormatter(ECSFormatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one human-readable line (plus an indented stack trace)."""
         event = self.format_to_ecs(record)
-        parts = [
-            str(event.get("@timestamp", "")),
-            f"{str(lookup(event, 'log.level') or '').upper():<7}",
-            str(lookup(event, "log.logger") or ""),
-            str(event.get("message", "")),
-        ]
+        log = event["log"]
+        parts = [event["@timestamp"], f"{log['level'].upper():<7}", log["logger"], event["message"]]
         for path, label in self.SHOWN:
-            value = lookup(event, path)
-            if value is not None and value != {}:
+            if (value := lookup(event, path)) not in (None, {}):
                 parts.append(f"{label}={value}")
         line = escape_control(" ".join(parts))
-        stack = lookup(event, "error.stack_trace")
-        if stack:
-            rows = str(stack).rstrip("\n").split("\n")
-            line += "".join(f"\n  | {escape_control(row)}" for row in rows)
-        return line
+        stack = lookup(event, "error.stack_trace") or ""
+        return line + "".join(f"\n  | {escape_control(row)}" for row in stack.splitlines())

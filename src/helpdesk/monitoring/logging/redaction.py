@@ -137,28 +137,19 @@ class Redactor:
             return f"{value[:limit]}…[truncated, {total} chars]"
         return value
 
-    def clean(self, event: Any, path: str = "", scan: bool = True) -> Any:
+    def clean(self, event: Any, path: str = "") -> Any:
         """Return a redacted, size-capped copy of a nested event (``path``: its dotted name)."""
-        if event is None or isinstance(event, bool | int | float):
+        if event is None:
+            return None
+        if isinstance(event, Mapping):
+            return {k: self.clean(v, f"{path}.{k}" if path else str(k)) for k, v in event.items()}
+        if path and is_sensitive_key(path):
+            return REDACTED
+        if isinstance(event, bool | int | float):
             return event
         if isinstance(event, str):
-            return self.text(event, scan=scan)
-        if isinstance(event, Mapping):
-            out: dict[str, Any] = {}
-            for key, value in event.items():
-                name = f"{path}.{key}" if path else str(key)
-                sensitive = not isinstance(value, Mapping) and is_sensitive_key(name)
-                out[key] = REDACTED if value is not None and sensitive else self.clean(value, name)
-            return out
+            return self.text(event, scan=path not in TRUSTED_FIELDS)
         if isinstance(event, list | tuple | set | frozenset):
-            return [self.clean(item, path, scan) for item in event]
+            return [self.clean(item, path) for item in event]
         # Anything else (objects, bytes) is logged as its capped, redacted repr.
         return self.text(repr(event))
-
-    def field(self, name: str, value: Any) -> Any:
-        """Return the cleaned value of one field of a log line named ``name`` (dotted)."""
-        if value is None or isinstance(value, bool | int | float):
-            return value
-        if is_sensitive_key(name):
-            return REDACTED
-        return self.clean(value, name, scan=name not in TRUSTED_FIELDS)

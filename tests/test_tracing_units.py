@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client import CollectorRegistry, Histogram
 
-from helpdesk.lib import request_context
+from helpdesk.lib import outages, request_context
 from helpdesk.monitoring.browser import payloads
 from helpdesk.monitoring.errors import server
 from helpdesk.monitoring.metrics import exemplars
@@ -71,16 +71,21 @@ def test_it_drops_and_counts_spans_beyond_the_queue_without_waiting() -> None:
     assert len(exporter.exported) + (_sample("queue_full") - before) == 10
 
 
-def test_it_counts_the_spans_of_a_failed_export() -> None:
+def test_it_counts_the_spans_of_a_failed_export(caplog: pytest.LogCaptureFixture) -> None:
     exporter = _Exporter(SpanExportResult.FAILURE)
     exporter.release.set()
     provider = _provider(exporter, queue=16)
     before = _sample("export_failed")
-    with provider.get_tracer("test").start_as_current_span("lost"):
-        pass
-    provider.force_flush()
+    outages.forget()
+    for name in ("lost", "lost again"):
+        with provider.get_tracer("test").start_as_current_span(name):
+            pass
+        provider.force_flush()
     provider.shutdown()
-    assert _sample("export_failed") - before == 1
+    assert _sample("export_failed") - before == 2
+    # One line for the outage, not one per batch.
+    lines = [r for r in caplog.records if "trace collector unavailable" in r.getMessage()]
+    assert len(lines) == 1
 
 
 def test_it_queues_nothing_when_sampling_is_off() -> None:
@@ -150,3 +155,25 @@ def _record() -> Any:
     import logging
 
     return logging.LogRecord("helpdesk.test", logging.ERROR, __file__, 1, "boom", (), None)
+
+
+def test_it_sets_nothing_up_without_an_endpoint(settings: Any) -> None:
+    from helpdesk.monitoring.tracing import setup
+
+    assert settings.TRACING_ENABLED is False  # the test run sets no OTLP endpoint
+    assert not any("tracing" in name for name in settings.MIDDLEWARE)
+    assert setup.setup() is False
+
+
+def test_it_samples_by_parent_then_ratio_unless_a_sampler_is_named(settings: Any) -> None:
+    from helpdesk.monitoring.tracing import setup
+
+    settings.TRACING_SAMPLER = ""
+    settings.TRACING_SAMPLE_RATIO = 0.25
+    sampler = setup._sampler()
+    assert sampler is not None
+    assert "ParentBased" in sampler.get_description()
+    assert "0.25" in sampler.get_description()
+    # A named sampler is the SDK's to read from OTEL_TRACES_SAMPLER, as the specification says.
+    settings.TRACING_SAMPLER = "always_off"
+    assert setup._sampler() is None

@@ -4,7 +4,10 @@
 thread exports them in batches), keeping count of the spans handed over and not yet exported.
 When that count reaches the queue's size the span is dropped and counted instead: the batch
 processor's own queue would also drop, but silently. A batch the exporter could not deliver
-(collector down, refusing, or not answering within the exporter's timeout) is counted too.
+(collector down, refusing, or not answering within the exporter's timeout) is counted too,
+and reported once per interval as the ``trace collector`` being unavailable
+(``helpdesk.lib.outages``): the exporter's own per-batch lines are silenced (``setup``), or a
+collector outage would write several lines a second per process.
 """
 
 from __future__ import annotations
@@ -17,12 +20,17 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from helpdesk.lib import outages
 from helpdesk.monitoring.tracing.metrics import DROP_REASONS, SPANS_DROPPED
 
 logger = logging.getLogger(__name__)
 
 # The SDK's default batch size; a smaller queue gets batches of its own size.
 MAX_BATCH = 512
+
+
+class ExportFailed(Exception):
+    """The collector did not take a batch (down, refusing it, or too slow to answer)."""
 
 
 class _CountingExporter(SpanExporter):
@@ -37,7 +45,10 @@ class _CountingExporter(SpanExporter):
         try:
             result = self.exporter.export(spans)
         finally:
-            self.processor.exported(len(spans), delivered=result is SpanExportResult.SUCCESS)
+            delivered = result is SpanExportResult.SUCCESS
+            self.processor.exported(len(spans), delivered=delivered)
+            if not delivered:
+                outages.report("trace collector", ExportFailed(), source="span export")
         return result
 
     def shutdown(self) -> None:

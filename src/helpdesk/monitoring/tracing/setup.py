@@ -71,6 +71,9 @@ def setup(role: str = "web") -> bool:
             schedule_delay_millis=settings.TRACING_SCHEDULE_DELAY_MS,
         )
     )
+    # A failed export is reported once per interval (export.py); the exporter's own lines
+    # (a warning per retry, an error per batch) would flood the log during a collector outage.
+    logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
     trace.set_tracer_provider(provider)
     DjangoInstrumentor().instrument(
         tracer_provider=provider, excluded_urls=EXCLUDED_URLS, is_sql_commentor_enabled=False

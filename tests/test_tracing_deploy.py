@@ -66,3 +66,15 @@ def test_it_keeps_every_failed_and_slow_trace() -> None:
     assert policies["status_code"]["status_code"]["status_codes"] == ["ERROR"]
     assert policies["latency"]["latency"]["threshold_ms"] > 0
     assert 0 < policies["probabilistic"]["probabilistic"]["sampling_percentage"] < 100
+
+
+def test_it_links_latency_exemplars_from_grafana_to_jaeger() -> None:
+    datasources = DEPLOY / "grafana" / "provisioning" / "datasources"
+    [prometheus] = load(datasources / "prometheus.yml")["datasources"]
+    [jaeger] = load(datasources / "jaeger.yml")["datasources"]
+    [link] = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    # The exemplar's label as the app writes it (helpdesk.monitoring.metrics.exemplars).
+    assert link == {"name": "trace_id", "datasourceUid": jaeger["uid"]}
+    assert urlsplit(jaeger["url"]).hostname in load(TRACING)["services"]
+    command = load(DEPLOY / "docker-compose.monitoring.yml")["services"]["prometheus"]["command"]
+    assert "--enable-feature=exemplar-storage" in command

@@ -3,8 +3,8 @@
 - ``helpdesk_alerts_firing{severity,source}``: alerts firing now.
 - ``helpdesk_alert_outbox_notifications{status}``: outbox rows by status (``dead`` = letters
   that will not be retried).
-- ``helpdesk_alert_outbox_oldest_pending_age_seconds``: how long the oldest due row has been
-  waiting (a stuck or missing worker shows here first).
+- ``helpdesk_alert_outbox_oldest_pending_age_seconds``: how long the oldest undelivered row
+  has been waiting, retries included (a stuck worker or a failing channel shows here first).
 - ``helpdesk_alert_channels_disabled``: channels disabled by a permanent error or by hand.
 - ``helpdesk_worker_heartbeat_age_seconds``: seconds since any worker's last heartbeat.
 
@@ -18,13 +18,13 @@ import logging
 from collections.abc import Iterator
 
 from django.db import DatabaseError
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from helpdesk.lib import outages
-from helpdesk.monitoring.alerting.models import Alert, Channel, Notification
+from helpdesk.monitoring.alerting.models import Alert, Channel, Notification, oldest_pending_age
 from helpdesk.monitoring.alerting.worker import heartbeat_age
 
 logger = logging.getLogger(__name__)
@@ -59,13 +59,10 @@ class AlertingCollector(Collector):
             outbox.add_metric([status], counts.get(status, 0))
         yield outbox
         now = timezone.now()
-        oldest = Notification.objects.filter(status="pending", next_attempt_at__lte=now).aggregate(
-            oldest=Min("next_attempt_at")
-        )["oldest"]
         yield GaugeMetricFamily(
             "helpdesk_alert_outbox_oldest_pending_age_seconds",
-            "Seconds the oldest due notification has been waiting (0 when none).",
-            value=(now - oldest).total_seconds() if oldest else 0.0,
+            "Seconds the oldest undelivered notification has been waiting (0 when none).",
+            value=oldest_pending_age(now),
         )
         yield GaugeMetricFamily(
             "helpdesk_alert_channels_disabled",

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,22 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+def oldest_pending_age(now: datetime) -> float:
+    """Return how long the oldest undelivered notification has waited, in seconds (0: none).
+
+    A row never tried waits from when it became due (``next_attempt_at``). A row that failed
+    and waits for its retry waits from when it was queued (``created_at``): its
+    ``next_attempt_at`` moves ahead with every backoff, so measuring from it would never show
+    a channel that keeps failing (the backlog signal of NotificationDeliveryFailing).
+    """
+    oldest = Notification.objects.filter(status=Notification.Status.PENDING).aggregate(
+        untried=Min("next_attempt_at", filter=Q(attempts=0, next_attempt_at__lte=now)),
+        retried=Min("created_at", filter=Q(attempts__gt=0)),
+    )
+    waiting = [value for value in oldest.values() if value is not None]
+    return max((now - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
 
 
 class WorkerHeartbeat(models.Model):

@@ -261,26 +261,22 @@ class DeliveryFailingSource:
 
 
 class OutboxBacklogSource:
-    """The oldest due notification waiting longer than ``seconds``."""
+    """The oldest undelivered notification waiting longer than ``seconds`` (retries count)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
     def observe(self, now: float) -> list[Observation]:
-        from helpdesk.monitoring.alerting.models import Notification
+        from helpdesk.monitoring.alerting.models import oldest_pending_age
 
-        oldest = (
-            Notification.objects.filter(status="pending", next_attempt_at__lte=timezone.now())
-            .order_by("next_attempt_at")
-            .values_list("next_attempt_at", flat=True)
-            .first()
-        )
-        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        age = oldest_pending_age(timezone.now())
         return [
             Observation(
                 instance="outbox",
                 bad=age > self.seconds,
-                annotations={"description": f"The oldest due notification has waited {age:.0f} s."},
+                annotations={
+                    "description": f"The oldest undelivered notification has waited {age:.0f} s."
+                },
                 value=age,
             )
         ]

@@ -6,6 +6,11 @@ the size; the others write on into the backup). Here each line is written under 
 rotate if the line would pass ``max_bytes`` (``app.log`` → ``app.log.1`` …), then append it in
 one ``write``. No line is split, lost or written into a backup; a line longer than
 ``max_bytes`` goes whole into a fresh file.
+
+A file that cannot be written (the disk is full, the folder read-only) drops the record
+instead of printing logging's "--- Logging error ---" traceback for each one: one line on
+stderr says so when it starts, then at most one every ``NOTICE_INTERVAL_SECONDS`` with the
+number dropped; stdout (the other handler) still has every record.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -20,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 class SharedRotatingFileHandler(logging.Handler):
     """Append formatted records to ``filename``, rotating by size across processes."""
+
+    NOTICE_INTERVAL_SECONDS = 60.0
 
     def __init__(
         self,
@@ -35,6 +44,8 @@ class SharedRotatingFileHandler(logging.Handler):
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._pid = 0
+        self._dropped = 0
+        self._noticed_at = float("-inf")
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write one formatted record as one line; rotate first if it would not fit."""
@@ -54,8 +65,24 @@ class SharedRotatingFileHandler(logging.Handler):
                 self._append(data)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except OSError as error:
+            self._drop(error)
         except Exception:
             self.handleError(record)
+
+    def _drop(self, error: OSError) -> None:
+        """Count a record the file could not take; say so on stderr once per interval."""
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._noticed_at < self.NOTICE_INTERVAL_SECONDS:
+            return
+        self._noticed_at, dropped, self._dropped = now, self._dropped, 0
+        # Not through logging: this handler is part of it. The errno name, not the text.
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        sys.stderr.write(
+            f"log file {self.path.name} not writable ({reason}): "
+            f"{dropped} record(s) dropped, stdout still has them\n"
+        )
 
     def _append(self, data: bytes) -> None:
         """Append ``data`` to the file the path names now (call under the lock)."""

@@ -164,15 +164,23 @@ class Sampler:
         return memory.percent, memory.total - memory.available, memory.total, "host"
 
     def _disks(self) -> list[DiskUsage]:
-        disks, seen = [], set()
+        """Return one usage per file system, named by its first watched path.
+
+        The default paths (data dir, log dir under it, ``/``) usually share one file system:
+        reporting it once per path would fire DiskSpaceLow once per path for one full disk.
+        """
+        disks: list[DiskUsage] = []
+        seen: set[int] = set()
         for path in self.disk_paths:
-            if path in seen:
-                continue
-            seen.add(path)
             try:
+                device = os.stat(path).st_dev
+                if device in seen:
+                    continue
                 disks.append(disk_usage(path))
             except OSError:
                 logger.debug("disk path %s not readable", path)
+                continue
+            seen.add(device)
         return disks
 
     def _process_figures(self) -> dict[str, float]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.browser import ROOT, chromium
-from tests.services import free_port
+from tests.services import free_port, unavailable
 from tests.web_server import migrate, serve, server_env
 
 pytestmark = pytest.mark.services
@@ -77,7 +77,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     ):
         subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, timeout=180)
     if not (tmp / "data" / "static" / "helpdesk" / "console.js").exists():
-        pytest.fail("console.js is not built: run `make frontend`")
+        unavailable("the console's script is not built (make frontend)")
     port = free_port(23000, 23099)
     with serve(env, port, stdout=tmp / "server.log") as server:
         yield App(server.base, tmp / "screenshots")

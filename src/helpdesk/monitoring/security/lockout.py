@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 
+from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.store import FailoverCache, failover
 from helpdesk.monitoring.security.usernames import hash_username
 
@@ -235,3 +237,25 @@ class LockoutEngine:
 
 
 engine = LockoutEngine()
+
+
+def lift(
+    scope: str, ident: str, *, reason: str, request: HttpRequest | None = None, **fields: Any
+) -> bool:
+    """Lift a lockout and publish ``authn_login_unlock`` with who asked and why (``reason``, or
+    "nothing to unlock"); returns True when one was active. The one way the API, the console
+    and ``security-unlock`` unlock.
+
+    ``ident`` is the IP, or the account key (the username's keyed hash: ``account_key``);
+    ``fields`` add to the event (``username`` is hashed by the event bus).
+    """
+    unlocked = engine.unlock(scope, ident)
+    target = {"target_ip": ident} if scope == "ip" else {"username_hash": ident}
+    events.publish_for(
+        request,
+        "authn_login_unlock",
+        reason=reason if unlocked else "nothing to unlock",
+        **target,
+        **fields,
+    )
+    return unlocked

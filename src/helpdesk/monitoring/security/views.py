@@ -31,7 +31,7 @@ from helpdesk.lib.api import StrictFieldsMixin, datetime_param
 from helpdesk.lib.drf import django_request
 from helpdesk.monitoring.access import MONITORING_AUTHENTICATION, IsMonitoringReader, IsStaffUser
 from helpdesk.monitoring.security import events
-from helpdesk.monitoring.security.lockout import engine
+from helpdesk.monitoring.security.lockout import account_key, engine, lift
 from helpdesk.monitoring.security.models import SecurityEvent
 from helpdesk.monitoring.security.usernames import hash_username
 
@@ -159,17 +159,13 @@ class UnlockView(APIView):
         data = UnlockSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ip = data.validated_data.get("ip")
-        if ip:
-            unlocked = engine.unlock("ip", ip)
-            target: dict[str, Any] = {"target_ip": ip}
-        else:
-            unlocked = engine.unlock_user(data.validated_data["username"])
-            target = {"username": data.validated_data["username"]}
-        events.publish_for(
-            django_request(request),
-            "authn_login_unlock",
+        username = data.validated_data.get("username")
+        unlocked = lift(
+            "ip" if ip else "account",
+            ip or account_key(username),
+            reason="unlocked by staff",
+            request=django_request(request),
             user_id=request.user.pk,
-            reason="unlocked by staff" if unlocked else "nothing to unlock",
-            **target,
+            **({} if ip else {"username": username}),
         )
         return Response({"unlocked": unlocked})

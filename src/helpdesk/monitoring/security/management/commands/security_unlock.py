@@ -8,8 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from helpdesk.monitoring.security import events
-from helpdesk.monitoring.security.lockout import engine
+from helpdesk.monitoring.security.lockout import account_key, engine, lift
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +33,14 @@ class Command(BaseCommand):
                 ip = str(ipaddress.ip_address(options["ip"]))
             except ValueError:
                 raise CommandError(f"not an IP address: {options['ip']!r}") from None
-            unlocked = engine.unlock("ip", ip)
-            fields: dict[str, Any] = {"target_ip": ip}
+            unlocked = lift("ip", ip, reason="unlocked by command")
             what = f"IP {ip}"
         else:
-            unlocked = engine.unlock_user(options["user"])
-            fields = {"username": options["user"]}
-            what = f"account {options['user']}"
-        events.publish("authn_login_unlock", reason="unlocked by command", **fields)
+            username = options["user"]
+            unlocked = lift(
+                "account", account_key(username), reason="unlocked by command", username=username
+            )
+            what = f"account {username}"
         self.stdout.write(
             f"{what}: {'unlocked' if unlocked else 'was not locked (counters reset)'}"
         )

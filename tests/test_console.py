@@ -28,6 +28,10 @@ PAGES = [
     ("/monitoring/alerts/", "Notifications by channel"),
     ("/monitoring/errors/", "Web Vitals by page route"),
     ("/monitoring/runbooks/HighErrorRate/", "Runbook: HighErrorRate"),
+    ("/monitoring/database/", "Largest tables"),
+    ("/monitoring/system/", "Disks"),
+    ("/monitoring/security/", "Active lockouts"),
+    ("/monitoring/business/", "Tickets by status"),
 ]
 CHART = "/api/v1/monitoring/console/charts/overview.traffic/"
 

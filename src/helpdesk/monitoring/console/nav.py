@@ -25,4 +25,8 @@ NAV: list[NavItem] = [
     NavItem("requests", "Requests", "console:requests"),
     NavItem("alerts", "Alerts", "console:alerts"),
     NavItem("errors", "Errors & browser", "console:errors"),
+    NavItem("database", "Database", "console:database"),
+    NavItem("system", "System", "console:system"),
+    NavItem("security", "Security", "console:security"),
+    NavItem("business", "Business", "console:business"),
 ]

@@ -127,23 +127,23 @@ def summary(families: list[Metric]) -> dict[str, Any]:
     backlog = sum(by_priority.values())
     overdue = breached.get("open", 0.0)
     figures: list[dict[str, Any]] = [
-        {"title": "Backlog (open tickets)", "value": backlog, "unit": "count", "status": NONE},
+        {"label": "Backlog (open tickets)", "value": backlog, "unit": "count", "status": NONE},
         {
-            "title": "Open past SLA",
+            "label": "Open past SLA",
             "value": overdue,
             "unit": "count",
             "status": FAIL if overdue else OK,
         },
         {
-            "title": "First responses in time",
+            "label": "First responses in time",
             "value": met,
             "unit": "ratio",
             "status": NONE if met is None else OK if met >= MET_WARN else WARN,
         },
-        {"title": "First response, median", "value": first["p50"], "unit": "seconds"},
-        {"title": "Resolution, median", "value": resolution["p50"], "unit": "seconds"},
+        {"label": "First response, median", "value": first["p50"], "unit": "seconds"},
+        {"label": "Resolution, median", "value": resolution["p50"], "unit": "seconds"},
         {
-            "title": "Resolved after SLA",
+            "label": "Resolved after SLA",
             "value": breached.get("resolved", 0.0),
             "unit": "count",
             "status": WARN if breached.get("resolved") else OK,
@@ -184,7 +184,8 @@ class _Count(serializers.Serializer):
 
 
 class _Figure(serializers.Serializer):
-    title = serializers.CharField()
+    # "label" would shadow the field's own ``label`` attribute in DRF.
+    title = serializers.CharField(source="label")
     value = serializers.FloatField(allow_null=True)
     unit = serializers.CharField(help_text="count, ratio or seconds.")
     status = serializers.ChoiceField(choices=[OK, WARN, FAIL, NONE])
@@ -221,7 +222,8 @@ class BusinessView(APIView):
     @extend_schema(summary="Console business figures", responses={200: BusinessSerializer})
     def get(self, request: Request) -> Response:
         """Return the figures and tables of the business page."""
-        return Response(current(), headers={"Cache-Control": "private, max-age=10"})
+        data = BusinessSerializer(current()).data
+        return Response(data, headers={"Cache-Control": "private, max-age=10"})
 
 
 @reader_required

@@ -70,7 +70,8 @@ def event_summary(since: Any) -> dict[str, Any]:
     figures = []
     for label, actions, warn_at in FIGURES:
         count = sum(by_action.get(action, 0) for action in actions)
-        figures.append({"label": label, "value": count, "status": WARN if count >= warn_at else OK})
+        status = WARN if count >= warn_at else OK
+        figures.append({"label": label, "value": count, "unit": "count", "status": status})
     clients = list(
         recent.filter(outcome="failure", client_ip__isnull=False)
         .values("client_ip")

@@ -78,14 +78,17 @@ def summary(snapshot: system.Snapshot, thresholds: system.Thresholds) -> dict[st
     """Return the page's figures and tables from a snapshot and the thresholds."""
     figures: list[dict[str, Any]] = [
         {
-            "label": f"CPU ({snapshot.cpu_source}, {snapshot.cpu_cores:g} cores)",
+            "label": f"CPU ({snapshot.cpu_source}, {snapshot.cpu_cores:g} cores)"
+            f" · limit {thresholds.cpu:.0f} %",
             "value": snapshot.cpu_percent / 100,
+            "unit": "ratio",
             "limit": thresholds.cpu,
             "status": level(snapshot.cpu_percent, thresholds.cpu),
         },
         {
-            "label": f"Memory ({snapshot.memory_source})",
+            "label": f"Memory ({snapshot.memory_source}) · limit {thresholds.memory:.0f} %",
             "value": snapshot.memory_percent / 100,
+            "unit": "ratio",
             "limit": thresholds.memory,
             "status": level(snapshot.memory_percent, thresholds.memory),
         },
@@ -93,8 +96,9 @@ def summary(snapshot: system.Snapshot, thresholds: system.Thresholds) -> dict[st
     for disk in snapshot.disks:
         figures.append(
             {
-                "label": f"Disk {disk.path}",
+                "label": f"Disk {disk.path} · limit {thresholds.disk:.0f} %",
                 "value": disk.percent / 100,
+                "unit": "ratio",
                 "limit": thresholds.disk,
                 "status": level(disk.percent, thresholds.disk),
             }

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.browser import ROOT, chromium
+from tests.console_demo import LOCKED_IP
 from tests.services import free_port, unavailable
 from tests.web_server import migrate, serve, server_env
 
@@ -29,6 +30,10 @@ PAGES = [
     ("/monitoring/requests/", "requests"),
     ("/monitoring/alerts/", "alerts"),
     ("/monitoring/errors/", "errors"),
+    ("/monitoring/database/", "database"),
+    ("/monitoring/system/", "system"),
+    ("/monitoring/security/", "security"),
+    ("/monitoring/business/", "business"),
 ]
 WIDTHS = (1280, 390)
 STAFF = ("staff", "console-staff-password")
@@ -219,3 +224,44 @@ def test_it_shows_readers_no_actions(browser: Any, app: App) -> None:
     assert page.get_by_role("button", name="Create silence").count() == 0
     reader.close()
     assert problems.console == []
+
+
+def test_it_unlocks_from_the_security_page(staff: Any, app: App) -> None:
+    page, problems = load(staff, f"{app.base}/monitoring/security/?range=6h", WIDTHS[0])
+    row = page.locator("tr", has_text=LOCKED_IP).filter(has=page.get_by_role("button"))
+    row.get_by_role("button", name="Unlock").click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{app.base}/monitoring/security/?range=6h"
+    assert f"Lifted the lockout of ip {LOCKED_IP}" in page.locator(".messages").inner_text()
+    assert page.get_by_role("button", name="Unlock").count() == 0
+    assert "Nobody is locked out." in page.content()
+    assert page.evaluate("() => window.__cspViolations") == []
+    page.close()
+    assert problems.console == []
+    assert problems.requests == []
+
+
+def test_it_shows_the_public_status_page_to_anyone(browser: Any, app: App) -> None:
+    app.screenshots.mkdir(exist_ok=True)
+    context = browser.new_context()
+    context.add_init_script(RECORD_CSP)
+    for width in WIDTHS:
+        page = context.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
+        problems = Problems()
+        problems.watch(page)
+        response = page.goto(f"{app.base}/status/", wait_until="load")
+        assert response.status == 200
+        assert "public" in response.headers["cache-control"]
+        assert page.locator("h1").inner_text() == "Service status"
+        assert page.locator(".component").count() == 3
+        # The demo's critical HighErrorRate is an ongoing incident, under its public title.
+        assert "Elevated error rates" in page.locator(".incident-open").inner_text()
+        assert "HighErrorRate" not in page.content()
+        assert page.evaluate("() => window.__cspViolations") == []
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(app.screenshots / f"status-{width}.png"), full_page=True)
+        page.close()
+        assert problems.console == [], (width, problems.console)
+        assert problems.requests == [], (width, problems.requests)
+    context.close()

@@ -232,3 +232,11 @@ def test_it_answers_every_chart_of_the_pages(name: str, staff: Any) -> None:
     response = signed_in(staff).get(f"/api/v1/monitoring/console/charts/{name}/?range=1h")
     assert response.status_code == 200
     assert response.json()["name"] == name
+
+
+def test_it_writes_waits_as_people_read_them() -> None:
+    assert business.duration(None) == "—"
+    assert business.duration(45) == "45 s"
+    assert business.duration(12 * 60 + 5) == "12 min"
+    assert business.duration(3 * 3600 + 5 * 60) == "3 h 05 min"
+    assert business.duration(2 * 86400 + 4 * 3600 + 59) == "2 d 4 h"

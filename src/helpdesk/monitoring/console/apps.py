@@ -15,13 +15,3 @@ class ConsoleConfig(AppConfig):
     name = "helpdesk.monitoring.console"
     label = "console"
     verbose_name = "Monitoring console"
-
-    def ready(self) -> None:
-        # The pages register their charts at import: load them before the chart API's
-        # OpenAPI enum (built when the URLs load) is read.
-        from helpdesk.monitoring.console.pages import (  # noqa: F401
-            business,
-            database,
-            security,
-            system,
-        )

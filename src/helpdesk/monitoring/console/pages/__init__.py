@@ -3,6 +3,24 @@
 
 from __future__ import annotations
 
-from helpdesk.monitoring.console.pages import alerts, errors, overview, traffic
+from helpdesk.monitoring.console.pages import (
+    alerts,
+    business,
+    database,
+    errors,
+    overview,
+    security,
+    system,
+    traffic,
+)
 
-__all__ = ["alerts", "errors", "overview", "traffic"]
+__all__ = [
+    "alerts",
+    "business",
+    "database",
+    "errors",
+    "overview",
+    "security",
+    "system",
+    "traffic",
+]

@@ -80,7 +80,22 @@ charts.register(
 )
 
 
-def _histogram(family: Metric) -> dict[str, float | None]:
+def duration(seconds: float | None) -> str:
+    """Return ``seconds`` as people read a wait: 45 s, 12 min, 3 h 05 min, 2 d 4 h ("—": none)."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def _histogram(family: Metric) -> dict[str, Any]:
     buckets, total, seconds = [], 0.0, 0.0
     for sample in family.samples:
         # The exposition's sample names: <family>_bucket{le}, <family>_count, <family>_sum.
@@ -90,12 +105,15 @@ def _histogram(family: Metric) -> dict[str, float | None]:
             total = sample.value
         elif sample.name == f"{family.name}_sum":
             seconds = sample.value
-    return {
+    found: dict[str, Any] = {
         "count": total,
         "mean": seconds / total if total else None,
         "p50": q.quantile_of(0.5, buckets),
         "p90": q.quantile_of(0.9, buckets),
     }
+    # For the page (the JSON keeps the seconds).
+    found["text"] = {key: duration(found[key]) for key in ("mean", "p50", "p90")}
+    return found
 
 
 def summary(families: list[Metric]) -> dict[str, Any]:
@@ -140,8 +158,18 @@ def summary(families: list[Metric]) -> dict[str, Any]:
             "unit": "ratio",
             "status": NONE if met is None else OK if met >= MET_WARN else WARN,
         },
-        {"label": "First response, median", "value": first["p50"], "unit": "seconds"},
-        {"label": "Resolution, median", "value": resolution["p50"], "unit": "seconds"},
+        {
+            "label": "First response, median",
+            "value": first["p50"],
+            "unit": "seconds",
+            "display": first["text"]["p50"],
+        },
+        {
+            "label": "Resolution, median",
+            "value": resolution["p50"],
+            "unit": "seconds",
+            "display": resolution["text"]["p50"],
+        },
         {
             "label": "Resolved after SLA",
             "value": breached.get("resolved", 0.0),

@@ -77,40 +77,53 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     cache = _section(report, "cache")
     ratio = connections.get("utilisation_ratio")
     hit = cache.get("hit_ratio")
-    figures = [
-        {
-            "label": "Connections used",
-            "value": ratio,
-            "unit": "ratio",
-            "status": _level(ratio, CONNECTIONS_WARN, CONNECTIONS_FAIL),
-        },
-        {
-            "label": "Long-running queries",
-            "value": len(long_running.get("queries", [])) if long_running["ok"] else None,
-            "unit": "count",
-            "status": NONE
-            if not long_running["ok"]
-            else WARN
-            if long_running.get("queries") or long_running.get("transactions")
-            else OK,
-        },
-        {
-            "label": "Sessions waiting on locks",
-            "value": locks.get("waiting_count"),
-            "unit": "count",
-            "status": NONE if not locks["ok"] else WARN if locks.get("waiting_count") else OK,
-        },
-        {
-            "label": "Cache hit ratio",
-            "value": hit,
-            "unit": "ratio",
-            "status": NONE if hit is None else OK if hit >= CACHE_HIT_WARN else WARN,
-        },
-    ]
+    postgresql = report.get("vendor") == "postgresql"
+    figures: list[dict[str, Any]] = []
+    if postgresql:
+        figures += [
+            {
+                "label": "Connections used",
+                "value": ratio,
+                "unit": "ratio",
+                "status": _level(ratio, CONNECTIONS_WARN, CONNECTIONS_FAIL),
+            },
+            {
+                "label": "Long-running queries",
+                "value": len(long_running.get("queries", [])) if long_running["ok"] else None,
+                "unit": "count",
+                "status": NONE
+                if not long_running["ok"]
+                else WARN
+                if long_running.get("queries") or long_running.get("transactions")
+                else OK,
+            },
+            {
+                "label": "Sessions waiting on locks",
+                "value": locks.get("waiting_count"),
+                "unit": "count",
+                "status": NONE if not locks["ok"] else WARN if locks.get("waiting_count") else OK,
+            },
+            {
+                "label": "Cache hit ratio",
+                "value": hit,
+                "unit": "ratio",
+                "status": NONE if hit is None else OK if hit >= CACHE_HIT_WARN else WARN,
+            },
+        ]
     size = _section(report, "size")
     file = _section(report, "file")
     size_bytes = size.get("bytes") if size["ok"] else file.get("size_bytes")
     figures.append({"label": "Size", "value": size_bytes, "unit": "bytes", "status": NONE})
+    if file["ok"]:
+        figures.append(
+            {"label": "Write-ahead log", "value": file.get("wal_bytes"), "unit": "bytes"}
+        )
+    tables = _section(report, "tables")
+    figures.append(
+        {"label": "Tables", "value": tables.get("count"), "unit": "count", "status": NONE}
+    )
+    for figure in figures:
+        figure.setdefault("status", NONE)
     statements = _section(report, "statements")
     sections = [connections, long_running, locks, cache, statements]
     reachable = all(section.get("status") != "unreachable" for section in sections)
@@ -122,7 +135,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "long_running": long_running,
         "locks": locks,
         "statements": statements,
-        "tables": _section(report, "tables"),
+        "tables": tables,
         "file": file,
         "replication": _section(report, "replication"),
         "collected_at": report.get("collected_at", ""),

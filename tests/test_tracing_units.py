@@ -166,14 +166,14 @@ def test_it_sets_nothing_up_without_an_endpoint(settings: Any) -> None:
 
 
 def test_it_samples_by_parent_then_ratio_unless_a_sampler_is_named(settings: Any) -> None:
-    from helpdesk.monitoring.tracing import setup
+    from helpdesk.monitoring.tracing import provider
 
     settings.TRACING_SAMPLER = ""
     settings.TRACING_SAMPLE_RATIO = 0.25
-    sampler = setup._sampler()
+    sampler = provider._sampler()
     assert sampler is not None
     assert "ParentBased" in sampler.get_description()
     assert "0.25" in sampler.get_description()
     # A named sampler is the SDK's to read from OTEL_TRACES_SAMPLER, as the specification says.
     settings.TRACING_SAMPLER = "always_off"
-    assert setup._sampler() is None
+    assert provider._sampler() is None

@@ -3,8 +3,9 @@
 Tracing is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is
 set (``settings.TRACING_ENABLED``); off, no SDK is set up and nothing here runs on a request.
 
-- ``setup.setup()`` builds the tracer provider once per process (gunicorn's ``post_fork``, the
-  worker command), exports over OTLP/HTTP through a bounded batch queue that drops (and counts
+- ``setup.setup()`` sets tracing up once per process (gunicorn's ``post_fork``, the worker
+  command; off, it does not even import the SDK): ``provider.install`` builds the provider,
+  exports over OTLP/HTTP through a bounded batch queue that drops (and counts
   drops in ``helpdesk_tracing_spans_dropped_total``) rather than blocking, and instruments
   Django (one span per request, named by its route), psycopg (one span per statement, SQL
   without parameter values) and Redis (cache calls).

@@ -6,7 +6,7 @@ When that count reaches the queue's size the span is dropped and counted instead
 processor's own queue would also drop, but silently. A batch the exporter could not deliver
 (collector down, refusing, or not answering within the exporter's timeout) is counted too,
 and reported once per interval as the ``trace collector`` being unavailable
-(``helpdesk.lib.outages``): the exporter's own per-batch lines are silenced (``setup``), or a
+(``helpdesk.lib.outages``): the exporter's own lines are silenced (``provider``), or a
 collector outage would write several lines a second per process.
 """
 

@@ -17,6 +17,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 100
@@ -103,15 +105,15 @@ class Item:
 
 
 def _too_deep(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
+    # Only containers are walked: scalars cannot nest.
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return False
 
 
@@ -121,9 +123,15 @@ def load_object(data: bytes, what: str) -> dict[str, Any]:
     Nesting is limited to MAX_DEPTH levels: later steps walk events recursively.
     """
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise IngestError(400, f"The {what} is not valid JSON (or nested too deeply).") from None
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # orjson refuses what the json module reads (NaN, Infinity, numbers out of range) and
+        # SDKs may write: the json module decides; the common case stays fast.
+        try:
+            value = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            detail = f"The {what} is not valid JSON (or nested too deeply)."
+            raise IngestError(400, detail) from None
     if not isinstance(value, dict):
         raise IngestError(400, f"The {what} must be a JSON object.")
     if _too_deep(value, MAX_DEPTH):

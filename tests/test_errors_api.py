@@ -109,6 +109,10 @@ def test_staff_create_projects_and_rotate_keys(staff: Any, org: Any) -> None:
     "data",
     [
         {"name": "A", "slug": "a", "allowed_origins": "https://x.org"},
+        {"name": "A", "slug": "a", "allowed_origins": None},
+        {"name": "A", "slug": "a", "allowed_origins": {"https://x.org": True}},
+        {"name": "A", "slug": "a", "allowed_origins": [None]},
+        {"name": "A", "slug": "a", "allowed_origins": ["https://x.org"] * 51},
         {"name": "A", "slug": "a", "allowed_origins": ["ftp://x.org"]},
         {"name": "A", "slug": "a", "allowed_origins": ["https://x.org/path"]},
         {"name": "A", "slug": "a", "public_key": "0" * 32},
@@ -135,6 +139,8 @@ def test_it_refuses_bad_project_input_with_field_errors(staff: Any, data: dict[s
         ("?ordering=-event_count", ["search slow", "cart empty", "checkout failed"]),
         ("?ordering=-user_count&project=web", ["search slow", "checkout failed"]),
         ("?ordering=first_seen", ["checkout failed", "search slow", "cart empty"]),
+        # Empty parameters are no filter and the default order.
+        ("?ordering=&status=&level=", ["cart empty", "search slow", "checkout failed"]),
     ],
 )
 def test_it_filters_and_sorts_issues(

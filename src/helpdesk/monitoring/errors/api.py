@@ -59,6 +59,11 @@ class _Reader(APIView):
 
 class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     dsn = serializers.SerializerMethodField()
+    # Declared, not the model's JSONField: the schema then says "a list of strings" (a JSON
+    # field is "anything", and null or an object would be valid input by the schema).
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=50, required=False
+    )
 
     class Meta:
         model = Project
@@ -83,15 +88,13 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         base = request.build_absolute_uri("/") if request is not None else "http://localhost/"
         return project.dsn(base)
 
-    def validate_allowed_origins(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
-            raise serializers.ValidationError("A list of origins, e.g. https://app.example.org.")
+    def validate_allowed_origins(self, value: list[str]) -> list[str]:
         for origin in value:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise serializers.ValidationError(f"{origin!r} is not an http(s) origin or *.")
             if origin.count("/") > 2 and not origin.endswith("/"):
                 raise serializers.ValidationError(f"{origin!r}: an origin has no path.")
-        return [origin.rstrip("/") for origin in value][:50]
+        return [origin.rstrip("/") for origin in value]
 
 
 class ProjectListView(_Reader, generics.ListCreateAPIView):
@@ -203,7 +206,7 @@ class IssueDetailSerializer(IssueSerializer):
 
 
 def _choice(params: Any, name: str, choices: Any) -> str | None:
-    value = params.get(name)
+    value = params.get(name) or None  # an empty parameter is no filter
     if value is not None and value not in {c.value for c in choices}:
         raise exceptions.ValidationError({name: [f"Must be one of {[c.value for c in choices]}."]})
     return value
@@ -220,7 +223,8 @@ def _choice(params: Any, name: str, choices: Any) -> str | None:
         OpenApiParameter(
             "ordering",
             str,
-            description="last_seen, first_seen, event_count or user_count; - for descending.",
+            enum=[f"{sign}{name}" for name in ORDERINGS for sign in ("", "-")],
+            description="- for descending; default -last_seen.",
         ),
     ]
 )
@@ -253,7 +257,7 @@ class IssueListView(_Reader, generics.ListAPIView):
         text = params.get("q", "").strip()
         if text:
             query = query.filter(Q(title__icontains=text) | Q(culprit__icontains=text))
-        ordering = params.get("ordering", "-last_seen")
+        ordering = params.get("ordering") or "-last_seen"  # empty: the default
         if ordering.lstrip("-") not in ORDERINGS:
             raise exceptions.ValidationError({"ordering": [f"Must be one of {list(ORDERINGS)}."]})
         return query.order_by(ordering, "-id")

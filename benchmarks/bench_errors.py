@@ -12,7 +12,9 @@ and hour) stored. Rounds alternate envelopes and /health/live (the cheapest requ
 serves) until --events envelopes were ingested, so a neighbour's burst hits both. The
 project's rate limit is lifted (ERRORS_RATE_LIMIT_PER_MINUTE=0) to measure ingestion itself.
 
-Reported: events/s and p99 per round and their medians, the ratio to /health/live; database
+Reported: events/s and p99 per round and their medians, the ratio to /health/live; the web
+workers' CPU seconds per event (user + system of every thread, so the write-behind thread too,
+over the envelope rounds): the figure that moves least with the neighbours' load; database
 growth (pg_database_size and the error tables) and stored rows after the run, scaled to 100 000
 events; RSS of each web worker before and after. Goals (issue 17): >= 500 events/s, p99 <
 50 ms, <= 50 MB per 100 000 events, <= 20 MB RSS growth per worker.
@@ -27,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -162,13 +165,25 @@ def worker_rss(master: int) -> dict[int, int]:
     return rss
 
 
+def worker_cpu(master: int) -> float:
+    """Return the CPU seconds (user + system, every thread) the web workers of a gunicorn
+    master have used: unlike events/s, it hardly moves with the neighbours' load."""
+    total = 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:  # noqa: PLR0915 - one straight script
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--health-duration", type=int, default=5)
+    parser.add_argument("--ports", default="23500-23999", help="range to pick the port from")
     args = parser.parse_args()
+    low, high = map(int, args.ports.split("-"))
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
     with tempfile.TemporaryDirectory() as folder:
@@ -184,7 +199,7 @@ def main() -> int:  # noqa: PLR0915 - one straight script
         )
         prepare_database(database_url, env)
         try:
-            port = free_port(23500, 23999)
+            port = free_port(low, high)
             base = f"http://127.0.0.1:{port}"
             dsn = subprocess.run(
                 [HELPDESK, "errors-project", "bench", "--base-url", base],
@@ -210,8 +225,12 @@ def main() -> int:  # noqa: PLR0915 - one straight script
                 ingest: list[tuple[float, float, int]] = []
                 health: list[tuple[float, float, int]] = []
                 done = 0
+                cpu = 0.0
                 while done < args.events:
+                    cpu_before = worker_cpu(server.proc.pid)
                     ingest.append(wrk(envelope_url, args.duration, args.connections, script=script))
+                    time.sleep(1)  # the write-behind threads write what is queued
+                    cpu += worker_cpu(server.proc.pid) - cpu_before
                     health.append(
                         wrk(base + "/health/live", args.health_duration, args.connections)
                     )
@@ -242,6 +261,11 @@ def main() -> int:  # noqa: PLR0915 - one straight script
                 f"{health_rps / rps:.1f}x a liveness probe"
             )
             print(f"Stored: {done} events in {issues} issues, {stored} sample events kept")
+            print(
+                f"Web worker CPU: {cpu:.1f} s for {done} events = {cpu / done * 1000:.2f} ms "
+                f"per event (request and write-behind; PostgreSQL's not counted): at most "
+                f"{done / cpu:.0f} events/s per core the workers get"
+            )
             print(
                 f"Database growth: {(db_after - db_before) / 1e6:.1f} MB whole database, "
                 f"{(tables_after - tables_before) / 1e6:.1f} MB error tables for {done} "

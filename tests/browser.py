@@ -68,6 +68,10 @@ def build_pages(out: Path) -> None:
     )
 
 
+# Envelopes for this project id are answered 429 by the page server.
+RATE_LIMITED_PROJECT = 429
+
+
 @dataclass
 class Posted:
     """A request the page server received."""
@@ -106,7 +110,16 @@ def page_server(root: Path, port: int) -> Iterator[PageServer]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             server.posted.append(Posted(self.path, dict(self.headers.items()), body))
-            self.send_response(200)
+            if self.path.startswith(f"/api/{RATE_LIMITED_PROJECT}/"):
+                # A project over its rate limit, answered as the app's envelope endpoint does.
+                self.send_response(429)
+                self.send_header("Retry-After", "2")
+                self.send_header("X-Sentry-Rate-Limits", "2::key")
+                self.send_header(
+                    "Access-Control-Expose-Headers", "X-Sentry-Rate-Limits, Retry-After"
+                )
+            else:
+                self.send_response(200)
             self.send_header("Access-Control-Allow-Origin", "*")
             self.send_header("Content-Type", "application/json")
             self.end_headers()

@@ -24,7 +24,14 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.browser import FRONTEND, PageServer, build_pages, chromium, page_server
+from tests.browser import (
+    FRONTEND,
+    RATE_LIMITED_PROJECT,
+    PageServer,
+    build_pages,
+    chromium,
+    page_server,
+)
 from tests.services import free_port, wait_until
 from tests.web_server import TOKEN, migrate, serve, server_env
 
@@ -173,14 +180,30 @@ def metric(app: App, name: str, **labels: str) -> float:
     return 0.0
 
 
-def envelopes(pages: PageServer) -> list[dict[str, Any]]:
+def envelopes(pages: PageServer, project: int = PROJECT) -> list[dict[str, Any]]:
     """Return the events of the envelopes posted to the page server's envelope endpoint."""
     events = []
-    for post in pages.posts(f"/api/{PROJECT}/envelope/"):
+    for post in pages.posts(f"/api/{project}/envelope/"):
         header, item, payload = post.body.decode().split("\n", 2)
+        if json.loads(item) == {"type": "client_report"}:
+            continue
         assert json.loads(item) == {"type": "event"}
         events.append({"header": json.loads(header), "post": post, **json.loads(payload)})
     return events
+
+
+def discarded(pages: PageServer, page: str, project: int = PROJECT) -> dict[str, int]:
+    """Return the SDK's client reports sent after ``page``'s posts: "reason:category" -> count."""
+    counts: dict[str, int] = {}
+    for post in pages.posts(f"/api/{project}/envelope/"):
+        _, item, payload = post.body.decode().split("\n", 2)
+        if json.loads(item) == {"type": "client_report"} and post.headers.get(
+            "Referer", ""
+        ).endswith(page):
+            for entry in json.loads(payload)["discarded_events"]:
+                key = f"{entry['reason']}:{entry['category']}"
+                counts[key] = counts.get(key, 0) + entry["quantity"]
+    return counts
 
 
 def test_it_reports_vitals_interactions_and_errors_when_the_page_is_hidden(
@@ -312,6 +335,40 @@ def test_it_sends_at_most_ten_errors_per_page_view_and_folds_repeats(
         ("warning", "Import finished")
     ]
     assert not [p for p in pages.posts("/api/v1/analytics/") if b"errors.html" in p.body]
+    # What was not sent is said in a Sentry client report: four repeats folded, fourteen
+    # errors over the page's budget.
+    assert discarded(pages, "/errors.html") == {
+        "event_processor:error": 4,
+        "queue_overflow:error": 14,
+    }
+    page.close()
+
+
+def test_it_backs_off_when_rate_limited_and_reports_what_it_dropped(
+    browser: Any, pages: PageServer, app: App
+) -> None:
+    dsn = f"http://{KEY}@127.0.0.1:{pages.port}/{RATE_LIMITED_PROJECT}"
+    url = monitored_page(pages, app, "limited.html", api=pages.origin, dsn=dsn)
+    page = browser.new_page()
+    page.goto(url, wait_until="load")
+    limited = f"/api/{RATE_LIMITED_PROJECT}/envelope/"
+    # The page's own two errors: both sent, both answered 429 ("2::key": wait 2 s).
+    wait_until(lambda: len(pages.posts(limited)) >= 2, timeout=10, message="no envelope sent")
+    page.wait_for_timeout(300)
+    page.evaluate("raise(3, false)")  # within the 2 s: not sent
+    assert len(envelopes(pages, RATE_LIMITED_PROJECT)) == 2
+    page.evaluate(HIDE)  # still limited: the client report waits too
+    page.wait_for_timeout(300)
+    assert discarded(pages, "/limited.html", RATE_LIMITED_PROJECT) == {}
+    page.wait_for_timeout(2000)
+    page.evaluate(HIDE)
+    counts = wait_until(
+        lambda: discarded(pages, "/limited.html", RATE_LIMITED_PROJECT),
+        timeout=10,
+        message="no client report after the rate limit passed",
+    )
+    # Two refused with 429, three not sent while backing off.
+    assert counts == {"ratelimit_backoff:error": 5}
     page.close()
 
 
@@ -346,6 +403,8 @@ def test_it_reports_from_the_react_entry(browser: Any, pages: PageServer, app: A
     assert interaction["action"] == "assign-ticket"
     assert interaction["duration"] >= 100
     assert batches[0]["route"] == "/react/page"
+    assert not [e for e in events if e.get("message") == "polling noise"]
+    assert discarded(pages, "/our-react.html") == {"before_send:error": 1}
     page.close()
 
 

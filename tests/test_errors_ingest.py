@@ -192,7 +192,7 @@ def test_it_survives_hostile_event_shapes(project: Project, event: dict[str, Any
 
 
 def test_it_accepts_and_counts_other_item_types(project: Project) -> None:
-    before = metric("errors_items_dropped_total", type="client_report")
+    before = metric("errors_items_dropped_total", type="session")
     body = (
         b'{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}\n'
         b'{"type":"client_report"}\n{"discarded_events":[]}\n'
@@ -203,7 +203,52 @@ def test_it_accepts_and_counts_other_item_types(project: Project) -> None:
     response = post_envelope(project, body, **auth_header(project))
     assert response.status_code == 200, response.content
     assert ErrorIssue.objects.count() == 0
-    assert metric("errors_items_dropped_total", type="client_report") == before + 1
+    assert metric("errors_items_dropped_total", type="session") == before + 1
+
+
+def test_it_sums_client_reports_by_reason_and_category(project: Project) -> None:
+    def discarded(reason: str, category: str) -> float:
+        return metric("errors_client_discarded_total", reason=reason, category=category)
+
+    before = {
+        key: discarded(*key)
+        for key in [
+            ("queue_overflow", "error"),
+            ("before_send", "error"),
+            ("other", "other"),
+        ]
+    }
+    invalid = metric("errors_items_dropped_total", type="client_report_invalid")
+    report = {
+        "timestamp": "2026-12-05T03:00:00Z",
+        "discarded_events": [
+            {"reason": "queue_overflow", "category": "error", "quantity": 3},
+            {"reason": "before_send", "category": "error", "quantity": 1},
+            {"reason": "made_up_reason", "category": "made_up", "quantity": 2},
+            {"reason": "before_send", "category": "error", "quantity": -5},
+            {"reason": "before_send", "category": "error", "quantity": True},
+            "not an entry",
+        ],
+    }
+    body = (
+        b"{}\n"
+        + b'{"type":"client_report"}\n'
+        + json.dumps(report).encode()
+        + b'\n{"type":"client_report"}\n[1, 2]\n'
+        + b'{"type":"event"}\n{"message":"kept"}\n'
+    )
+    response = post_envelope(project, body, **auth_header(project))
+    assert response.status_code == 200, response.content
+    assert discarded("queue_overflow", "error") == before["queue_overflow", "error"] + 3
+    assert discarded("before_send", "error") == before["before_send", "error"] + 1
+    assert discarded("other", "other") == before["other", "other"] + 2
+    # A malformed report costs only itself: the envelope's event is stored.
+    assert metric("errors_items_dropped_total", type="client_report_invalid") == invalid + 1
+    assert ErrorIssue.objects.get().title == "kept"
+    # Nothing is counted for a wrong key.
+    wrong = {"HTTP_X_SENTRY_AUTH": "Sentry sentry_key=" + "0" * 32}
+    assert post_envelope(project, body, **wrong).status_code == 403
+    assert discarded("queue_overflow", "error") == before["queue_overflow", "error"] + 3
 
 
 def test_it_answers_cors_for_allowed_origins_only(project: Project) -> None:

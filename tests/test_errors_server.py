@@ -104,7 +104,13 @@ def test_the_real_sentry_sdk_reports_to_a_running_server(tmp_path: Path) -> None
         import sys
         import sentry_sdk
 
-        sentry_sdk.init(dsn=sys.argv[1], release="shop@2.1.0", environment="staging")
+        def before_send(event, hint):
+            # An application's filter: the SDK drops the event and says so in a client report.
+            return None if event.get("message") == "health check noise" else event
+
+        sentry_sdk.init(
+            dsn=sys.argv[1], release="shop@2.1.0", environment="staging", before_send=before_send
+        )
         sentry_sdk.set_user({"id": "customer-17"})
 
         def apply_discount(order):
@@ -115,6 +121,7 @@ def test_the_real_sentry_sdk_reports_to_a_running_server(tmp_path: Path) -> None
         except ZeroDivisionError as error:
             sentry_sdk.capture_exception(error)
         sentry_sdk.capture_message("inventory sync lagging 42 s")
+        sentry_sdk.capture_message("health check noise")
         sentry_sdk.flush(timeout=10)
         """
     )
@@ -142,6 +149,16 @@ def test_the_real_sentry_sdk_reports_to_a_running_server(tmp_path: Path) -> None
         ).json()
         frames = detail["latest_event"]["data"]["exception"]["values"][0]["stacktrace"]["frames"]
         assert frames[-1]["function"] == "apply_discount"
+        # The dropped message arrived as the SDK's client report, counted by reason.
+        wanted = 'errors_client_discarded_total{category="error",reason="before_send"} 1.0'
+        wait_until(
+            lambda: (
+                wanted
+                in requests.get(f"{base}/metrics", headers=headers, timeout=10).text.splitlines()
+            ),
+            timeout=30,
+            message="the SDK's client report was not counted",
+        )
 
 
 @ORDER_DEPENDENT

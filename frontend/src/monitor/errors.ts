@@ -1,8 +1,8 @@
 // Errors leave as Sentry events in an envelope, to the project's envelope endpoint: the same
 // ingestion path as the Sentry SDKs. At most MAX_ERRORS per page view; repeats are folded.
-import { config, page, randomId } from "./state";
+import { config, limits, page, randomId, recordDrop } from "./state";
 import { traceContext } from "./trace";
-import { send } from "./transport";
+import { post } from "./transport";
 import { scrubText, scrubUrl } from "./url";
 
 export type Level = "info" | "warning" | "error";
@@ -43,16 +43,41 @@ export function parseStack(stack: string | undefined): Frame[] {
   return frames.reverse();
 }
 
-function envelope(event: Record<string, unknown>): void {
-  const dsn = config.dsnParsed;
-  if (!dsn) return;
-  const header = { event_id: event.event_id, sent_at: new Date().toISOString(), sdk: SDK };
-  send(dsn.envelope, `${JSON.stringify(header)}\n{"type":"event"}\n${JSON.stringify(event)}`);
+// Seconds to wait from a 429: X-Sentry-Rate-Limits ("60::key", the longest), else Retry-After.
+function waitSeconds(response: Response): number {
+  const header = response.headers.get("X-Sentry-Rate-Limits");
+  const limits = header ? header.split(",").map((limit) => parseInt(limit, 10)) : [];
+  const seconds = Math.max(0, ...limits.filter((n) => n > 0));
+  return seconds || parseInt(response.headers.get("Retry-After") || "", 10) || 60;
 }
 
-// Spend one of the page's error reports on `key`; false when it was seen or the budget is gone.
+function envelope(given: Record<string, unknown>): void {
+  const dsn = config.dsnParsed;
+  if (!dsn) return;
+  // Dropped events are counted by Sentry's discard reasons and sent as a client report.
+  if (Date.now() < limits.until) return recordDrop("ratelimit_backoff");
+  const event = config.beforeSend ? config.beforeSend(given) : given;
+  if (!event) return recordDrop("before_send");
+  const header = { event_id: event.event_id, sent_at: new Date().toISOString(), sdk: SDK };
+  const body = `${JSON.stringify(header)}\n{"type":"event"}\n${JSON.stringify(event)}`;
+  void post(dsn.envelope, body).then((response) => {
+    if (response === undefined) recordDrop("network_error");
+    else if (response === null) return;
+    else if (response.status === 429) {
+      limits.until = Date.now() + waitSeconds(response) * 1000;
+      recordDrop("ratelimit_backoff");
+    } else if (response.status >= 400) recordDrop("send_error");
+  });
+}
+
+// Spend one of the page's error reports on `key`; false when it was seen (folded, as Sentry's
+// Dedupe does: event_processor) or the budget is gone (queue_overflow).
 function admit(key: string): boolean {
-  if (page.seen.has(key) || page.errors >= MAX_ERRORS) return false;
+  const reason = page.seen.has(key) ? "event_processor" : page.errors >= MAX_ERRORS && "queue_overflow";
+  if (reason) {
+    recordDrop(reason);
+    return false;
+  }
   page.seen.add(key);
   page.errors++;
   return true;

@@ -15,6 +15,8 @@ export interface MonitorOptions {
   sampleRate?: number;
   release?: string;
   environment?: string;
+  /** Change an error event before it is sent, or return null to drop it (counted as `before_send`). */
+  beforeSend?: (event: Record<string, unknown>) => Record<string, unknown> | null;
 }
 
 export interface Vital {
@@ -53,6 +55,26 @@ let vitals: Vital[] = [];
 let interactions: Interaction[] = [];
 let pageLoad: PageLoad | undefined;
 let timer: ReturnType<typeof setTimeout> | undefined;
+// Sentry client reports: error events dropped before sending, "reason:category" -> count.
+const dropped = new Map<string, number>();
+export const limits = { until: 0 }; // epoch ms: the server asked us to wait (429)
+
+/** Count an event this SDK did not send (a Sentry discard reason: queue_overflow, …). */
+export function recordDrop(reason: string, category = "error"): void {
+  const key = `${reason}:${category}`;
+  dropped.set(key, (dropped.get(key) || 0) + 1);
+}
+
+/** Return the envelope of a Sentry client report of the drops so far, and forget them. */
+function clientReport(): string {
+  const discarded_events = Array.from(dropped, ([key, quantity]) => {
+    const [reason, category] = key.split(":");
+    return { reason, category, quantity };
+  });
+  dropped.clear();
+  const report = { timestamp: Date.now() / 1000, discarded_events };
+  return `{}\n{"type":"client_report"}\n${JSON.stringify(report)}`;
+}
 
 /** Return 32 random hex digits (Sentry's event id format, and our page view id). */
 export function randomId(): string {
@@ -131,6 +153,10 @@ export function flush(): void {
   vitals = [];
   interactions = [];
   pageLoad = undefined;
+  // While the server asks us to wait, the counts wait too (the report would be refused).
+  if (dropped.size && config.dsnParsed && Date.now() >= limits.until) {
+    send(config.dsnParsed.envelope, clientReport());
+  }
 }
 
 /** Wire the page lifecycle: periodic flushes, a flush when hidden or left, new ids on restore. */

@@ -175,3 +175,74 @@ def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[Item]]:
         if len(items) > MAX_ITEMS:
             raise IngestError(400, f"Too many items: at most {MAX_ITEMS} per envelope.")
     return header, items
+
+
+# Sentry's discard reasons and data categories (develop.sentry.dev/sdk/telemetry/
+# client-reports/): the label values a client report can produce; anything else is "other".
+DISCARD_REASONS = frozenset(
+    {
+        "queue_overflow",
+        "cache_overflow",
+        "buffer_overflow",
+        "ratelimit_backoff",
+        "network_error",
+        "sample_rate",
+        "before_send",
+        "event_processor",
+        "send_error",
+        "internal_sdk_error",
+        "insufficient_data",
+        "backpressure",
+        "ignored",
+        "invalid",
+        "no_parent_span",
+        "callback_error",
+    }
+)
+DATA_CATEGORIES = frozenset(
+    {
+        "default",
+        "error",
+        "transaction",
+        "span",
+        "security",
+        "attachment",
+        "session",
+        "profile",
+        "profile_chunk",
+        "replay",
+        "feedback",
+        "monitor",
+        "log_item",
+        "log_byte",
+    }
+)
+MAX_DISCARDED_ENTRIES = 100
+MAX_QUANTITY = 1_000_000  # per entry: a report of more is a broken client, not a count
+
+
+def discarded(report: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """Return the (reason, category, quantity) entries of a client report's payload.
+
+    Reasons and categories outside Sentry's lists become ``other``; malformed entries and
+    quantities that are not positive integers are skipped; quantities are capped.
+    """
+    entries = report.get("discarded_events")
+    if not isinstance(entries, list):
+        return []
+    out = []
+    for entry in entries[:MAX_DISCARDED_ENTRIES]:
+        if not isinstance(entry, dict):
+            continue
+        quantity = entry.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+            continue
+        reason, category = entry.get("reason"), entry.get("category")
+        out.append(
+            (
+                reason if reason in DISCARD_REASONS else "other",
+                category if category in DATA_CATEGORIES else "other",
+                min(quantity, MAX_QUANTITY),
+            )
+        )
+    return out

@@ -12,8 +12,10 @@ The contract is Sentry's, so unmodified Sentry SDKs work with a DSN of this app
 - over the project's events per minute: 429 with ``Retry-After`` and
   ``X-Sentry-Rate-Limits: <seconds>::key``;
 - ``event`` items are accepted (checked, scrubbed, grouped) in the request and written by
-  the process's write-behind buffer (``writer``); other item types (transactions, sessions,
-  client reports, attachments…) are accepted and counted in ``errors_items_dropped_total``;
+  the process's write-behind buffer (``writer``); ``client_report`` items (what the SDK dropped
+  before sending, by reason) are summed into ``errors_client_discarded_total``; other item
+  types (transactions, sessions, attachments…) are accepted and counted in
+  ``errors_items_dropped_total``;
 - anything malformed is a 4xx with a message and nothing stored; a database outage is 503.
 """
 
@@ -23,6 +25,7 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +41,7 @@ from helpdesk.monitoring.errors import ingest, metrics, writer
 from helpdesk.monitoring.errors.envelope import (
     IngestError,
     decompress,
+    discarded,
     load_object,
     parse_auth,
     parse_envelope,
@@ -130,24 +134,45 @@ def _check_rate(project: Project) -> int | None:
     return max(1, int((bucket + 1) * _WINDOW - now + 0.999))
 
 
-def _items(
-    request: HttpRequest, body: bytes, kind: str, key: str | None
-) -> tuple[list[dict[str, Any]], list[str], str | None]:
-    """Return the events and the dropped item types of a body, and the key it names."""
+@dataclass
+class _Body:
+    """What a body carries: events, client reports' entries, item types not stored."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    discarded: list[tuple[str, str, int]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def count(self) -> None:
+        """Count what is not stored: other item types, and the client reports' entries."""
+        for item_type in self.dropped:
+            metrics.ITEMS_DROPPED.labels(item_type).inc()
+        for reason, category, quantity in self.discarded:
+            metrics.CLIENT_DISCARDED.labels(reason, category).inc(quantity)
+
+
+def _items(body: bytes, kind: str, key: str | None) -> tuple[_Body, str | None]:
+    """Return what a body carries and the key it names."""
     if kind == "store":
-        return [load_object(body, "event")], [], key
+        return _Body(events=[load_object(body, "event")]), key
     header, items = parse_envelope(body)
     if key is None and isinstance(header.get("dsn"), str):
         key = public_key_from_dsn(header["dsn"])
-    events, dropped = [], []
+    found = _Body()
     for item in items:
         if item.type == "event":
-            events.append(item.json())
+            found.events.append(item.json())
+        elif item.type == "client_report":
+            # What the SDK dropped before sending: counted, never stored. A malformed report
+            # costs only itself (Relay drops it too), not the envelope's events.
+            try:
+                found.discarded.extend(discarded(item.json()))
+            except IngestError:
+                found.dropped.append("client_report_invalid")
         else:
-            dropped.append(
+            found.dropped.append(
                 item.type if item.type.isidentifier() and len(item.type) <= 32 else "other"
             )
-    return events, dropped, key
+    return found, key
 
 
 def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
@@ -185,7 +210,7 @@ def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
             request.META.get("HTTP_CONTENT_ENCODING", ""),
             settings.ERRORS_MAX_DECOMPRESSED_BYTES,
         )
-        events, dropped, key = _items(request, body, kind, key)
+        found, key = _items(body, kind, key)
     except IngestError as error:
         if key is None:
             return _error(401, "Missing sentry_key (X-Sentry-Auth header or query).", origin)
@@ -195,15 +220,15 @@ def _ingest(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
     if not hmac.compare_digest(key.encode(), project.public_key.encode()):
         return _error(403, "Unknown project or key.", origin)
     retry = _check_rate(project)
+    events = found.events
     if retry is not None:
-        for _ in events:
-            metrics.ITEMS_DROPPED.labels("event_rate_limited").inc()
+        if events:
+            metrics.ITEMS_DROPPED.labels("event_rate_limited").inc(len(events))
         response = _error(429, f"Rate limit of the project reached; retry in {retry} s.", origin)
         response["Retry-After"] = str(retry)
         response["X-Sentry-Rate-Limits"] = f"{retry}::key"
         return response
-    for item_type in dropped:
-        metrics.ITEMS_DROPPED.labels(item_type).inc()
+    found.count()
     ip = client_ip(request)
     try:
         # Every event of the envelope is checked before any is stored.

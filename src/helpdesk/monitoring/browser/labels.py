@@ -2,7 +2,8 @@
 
 - ``route``: the page's route. A route the page declares (``data-route``) is kept only when
   BROWSER_ROUTES lists it: it is the client's text. Without one, the server resolves the
-  page URL's path against the URLconf to its Django route template (as in ``http_route``):
+  page URL's path against the URLconf to the request metrics' route label (the Django route
+  template; ``admin/*`` for every admin page):
   kept when BROWSER_ROUTES lists it, or when it is one of the first BROWSER_RESOLVED_ROUTES
   templates seen (a slot each in the shared cache, so every process keeps the same ones);
   paths that resolve to nothing or to an untracked path (health, metrics, static files), and
@@ -13,9 +14,9 @@
 Why resolve on the server rather than have pages declare their template: the SDK already
 sends the page URL, every page (the admin's, a page without our template tag) gets its route
 without a template change, and a template can only come out of the URLconf, which a client
-cannot extend. Why slots and not every template: the URLconf has about 150 templates (the
-admin's alone, five per model) and each route costs about 240 series; the slots keep the
-total under the 5 000-series ceiling (``budget``, checked by ``helpdesk.checks``).
+cannot extend. Why slots and not every template: the URLconf has about 60 labels besides
+``admin/*`` and each route costs about 240 series; the slots keep the total under the
+5 000-series ceiling (``budget``, checked by ``helpdesk.checks``).
 """
 
 from __future__ import annotations

@@ -68,11 +68,11 @@ class _EventRedactor(Redactor):
         super().__init__(max_chars=max_chars, literal_secrets=literals)
         self._remembered = lru_cache(maxsize=4096)(super().text)
 
-    def text(self, value: str, limit: int | None = None) -> str:
+    def text(self, value: str, limit: int | None = None, scan: bool = True) -> str:
         """Return ``value`` redacted and capped (see ``Redactor.text``)."""
-        if len(value) <= _REMEMBERED_CHARS:
+        if scan and len(value) <= _REMEMBERED_CHARS:
             return self._remembered(value, limit)
-        return super().text(value, limit)
+        return super().text(value, limit, scan)
 
 
 @lru_cache(maxsize=4)
@@ -201,7 +201,7 @@ def _route_tag(event: dict[str, Any], project: Project) -> None:
     if tags is not None and (not isinstance(tags, dict) or tags.get("route")):
         return
     url = request.get("url")
-    template = page_route(url) if isinstance(url, str) else None
+    template = page_route(url, label=False) if isinstance(url, str) else None
     if template is not None:
         event["tags"] = {**(tags or {}), "route": f"/{template}"}
 

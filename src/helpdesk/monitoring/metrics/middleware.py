@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, ResolverMatch, resolve
 
 from helpdesk.lib import request_context
 from helpdesk.lib.synthetic import is_synthetic
@@ -60,23 +60,34 @@ def route_template(route: str) -> str:
     return template.replace("^", "").replace("$", "").replace("\\.", ".")
 
 
+def route_label(match: ResolverMatch | None) -> str:
+    """Return the route label of a resolved request (see the module docstring)."""
+    if match is None:
+        return UNMATCHED_ROUTE
+    if match.app_name == "admin":
+        return ADMIN_ROUTE
+    return route_template(match.route)
+
+
 @lru_cache(maxsize=1024)
-def _path_route(path: str) -> str | None:
+def _resolved(path: str) -> ResolverMatch | None:
     if path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS)):
         return None
     try:
-        return route_template(resolve(path).route)
+        return resolve(path)
     except Resolver404:
         return None
 
 
-def page_route(url: str | None) -> str | None:
-    """Return the route template a URL's path resolves to (``admin/login/``), as the request
-    metrics label it; None for a path that resolves to nothing or is untracked (health,
+def page_route(url: str | None, *, label: bool = True) -> str | None:
+    """Return the route of a URL's path: its label as the request metrics give it
+    (``monitoring/requests/``, ``admin/*``), or with ``label=False`` its full template
+    (``admin/login/``); None for a path that resolves to nothing or is untracked (health,
     metrics, static files). For the browser's reports of this app's own pages."""
-    if not url:
+    match = _resolved(urlsplit(url).path or "/") if url else None
+    if match is None:
         return None
-    return _path_route(urlsplit(url).path or "/")
+    return route_label(match) if label else route_template(match.route)
 
 
 def _body_size(response: HttpResponse) -> int | None:
@@ -112,13 +123,7 @@ class MetricsMiddleware:
         elapsed = perf_counter() - start
 
         method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
-        match = request.resolver_match
-        if match is None:
-            route = UNMATCHED_ROUTE
-        elif match.app_name == "admin":
-            route = ADMIN_ROUTE
-        else:
-            route = route_template(match.route)
+        route = route_label(request.resolver_match)
         status = response.status_code
         # A sampled request's trace id rides along as the bucket's exemplar (OpenMetrics):
         # prometheus_client keeps it in single-process mode, the exemplars module otherwise.

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.accounts.models import Membership
-from helpdesk.monitoring.errors import server as errors_server
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import (
     ConsoleFormatter,
@@ -98,9 +97,6 @@ def captured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Captur
         yield out
     finally:
         logging.config.dictConfig(settings.LOGGING)
-        # dictConfig replaces the root handlers, including the error tracker's capture that
-        # its app adds at start: put it back as start-up does.
-        errors_server.connect()
 
 
 def test_it_writes_ecs_json_with_the_request_context(captured: Captured, bob: Any) -> None:

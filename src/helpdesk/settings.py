@@ -474,6 +474,10 @@ try:
     )
 except ValueError as _error:
     raise ImproperlyConfigured(str(_error)) from None
+# The error tracker's capture of ERROR records is part of the logging config, not added to the
+# root logger at start: whoever applies LOGGING again (django.setup(), gunicorn) would drop it.
+LOGGING["handlers"]["error_events"] = {"()": "helpdesk.monitoring.errors.server.ErrorEventHandler"}
+LOGGING["root"]["handlers"].append("error_events")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.signals import got_request_exception, request_finished
 from django.db import DatabaseError, connection
@@ -216,13 +217,20 @@ def on_request_exception(sender: Any, request: HttpRequest | None = None, **_: A
 
 
 class ErrorEventHandler(logging.Handler):
-    """Turn ERROR records with exc_info from the app's loggers into platform events."""
+    """Turn ERROR records with exc_info from the app's loggers into platform events.
+
+    settings.LOGGING puts it on the root logger, so every application of that config (Django's
+    setup, gunicorn's arbiter, a test restoring it) keeps it. Before the apps are ready (the
+    arbiter) there is nowhere to store an event, and records pass untouched.
+    """
 
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not record.exc_info or _capturing.get() or not settings.ERRORS_CAPTURE_SERVER:
+        if not record.exc_info or _capturing.get() or not apps.ready:
+            return
+        if not settings.ERRORS_CAPTURE_SERVER:
             return
         name = record.name
         if not (name == APP_MODULE_PREFIX or name.startswith(APP_MODULE_PREFIX + ".")):
@@ -235,13 +243,7 @@ class ErrorEventHandler(logging.Handler):
             logger.warning("log record capture failed: %s", type(failure).__name__)
 
 
-_handler = ErrorEventHandler()
-
-
 def connect() -> None:
-    """Connect the receivers and put the log handler on the root logger (idempotent)."""
+    """Connect the request signal receivers (idempotent); the log handler is in LOGGING."""
     got_request_exception.connect(on_request_exception, dispatch_uid="errors-capture")
     request_finished.connect(flush_pending, dispatch_uid="errors-flush")
-    root = logging.getLogger()
-    if _handler not in root.handlers:
-        root.addHandler(_handler)

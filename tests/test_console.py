@@ -224,6 +224,19 @@ def test_it_serves_chart_json_to_the_browser(staff: Any) -> None:
     assert response["Cache-Control"] == "private, max-age=10"
 
 
+@pytest.mark.parametrize(("key", "points", "step"), [("7d", 168, 3600), ("30d", 720, 3600)])
+def test_it_answers_long_ranges_from_hour_points(
+    staff: Any, key: str, points: int, step: int
+) -> None:
+    signed_in(staff).get(CHART)  # the URLs are loaded: every page's charts are registered
+    assert "alerts.firing" in charts.CHARTS
+    for name in sorted(charts.CHARTS):
+        response = signed_in(staff).get(f"/api/v1/monitoring/console/charts/{name}/?range={key}")
+        assert response.status_code == 200, name
+        data = response.json()
+        assert (len(data["timestamps"]), data["step"]) == (points, step), name
+
+
 def test_it_answers_503_when_the_backend_is_down(staff: Any, settings: Any) -> None:
     settings.PROMETHEUS_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
     response = signed_in(staff).get(CHART)

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_POST
 
 from helpdesk.monitoring.alerting import alertmanager, services
 from helpdesk.monitoring.alerting.models import Alert, Channel, Notification, Silence
-from helpdesk.monitoring.alerting.serializers import SilenceSerializer
 from helpdesk.monitoring.console import charts
 from helpdesk.monitoring.console.access import reader_required, staff_required
 from helpdesk.monitoring.console.charts import Chart, Series, register
@@ -215,6 +214,10 @@ def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def create_silence(request: HttpRequest) -> HttpResponse:
     """Create a silence from the form's matchers, duration and comment."""
+    # Imported here: the serializers module loads DRF's settings, which import our API
+    # helpers back; at module level that would make importing the pages order-dependent.
+    from helpdesk.monitoring.alerting.serializers import SilenceSerializer
+
     matchers, errors = parse_matchers(request.POST.get("matchers", ""))
     seconds = DURATIONS.get(request.POST.get("duration", ""))
     if seconds is None:

@@ -236,13 +236,17 @@ def test_it_takes_no_span_for_a_request_its_caller_did_not_sample(stack: Stack) 
 
 
 def test_it_traces_neither_health_probes_nor_scrapes(stack: Stack) -> None:
-    requests.get(f"{stack.server.base}/health/live", timeout=10)
+    # The full health check and the scrape both query PostgreSQL and Redis.
+    requests.get(f"{stack.server.base}/health/", timeout=10)
     _dropped(stack)  # a scrape
     later = _trace_of(stack.get("/api/v1/tickets/"))[0]
     spans = _server_span(stack.receiver, later)
     assert spans
     targets = {s.attributes.get("http.target", "") for s in stack.receiver.spans}
     assert not any(t.startswith(("/health", "/metrics")) for t in targets)
+    # Nor are their queries traces of their own.
+    orphans = [s for s in stack.receiver.spans if s.kind == "client" and not s.parent_id]
+    assert [(s.resource.get("helpdesk.process.role"), s.attributes) for s in orphans] == []
 
 
 def test_it_runs_each_worker_job_as_a_trace_of_its_own(stack: Stack) -> None:

@@ -177,3 +177,24 @@ def test_it_samples_by_parent_then_ratio_unless_a_sampler_is_named(settings: Any
     # A named sampler is the SDK's to read from OTEL_TRACES_SAMPLER, as the specification says.
     settings.TRACING_SAMPLER = "always_off"
     assert provider._sampler() is None
+
+
+def test_it_drops_client_spans_outside_any_request_or_job() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace import SpanKind
+
+    from helpdesk.monitoring.tracing.provider import NoOrphanClients
+
+    exporter = _Exporter(SpanExportResult.SUCCESS)
+    exporter.release.set()
+    provider = _provider(exporter, queue=16, sampler=NoOrphanClients(ALWAYS_ON))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as orphan:
+        assert not orphan.is_recording()
+    with (
+        tracer.start_as_current_span("job history"),
+        tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as child,
+    ):
+        assert child.is_recording()
+    provider.shutdown()
+    assert sorted(exporter.exported) == ["SELECT", "job history"]

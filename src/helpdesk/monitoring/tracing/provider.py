@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 from django.conf import settings
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, Sampler
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from helpdesk.monitoring.tracing.export import DroppingSpanProcessor
 
@@ -32,6 +41,40 @@ EXCLUDED_URLS = r"^https?://[^/]+/(health/|metrics$|static/|favicon\.ico$)"
 
 # The process that set tracing up (a forked child must set up its own).
 _state: dict[str, int] = {}
+
+
+class NoOrphanClients(Sampler):
+    """Drop a client span (a query, a cache call, an HTTP call) that has no parent span.
+
+    Outside a request or a job (a health check's thread, a background writer, start-up) each
+    such call would be a one-span trace of its own: noise in the trace search and in the
+    collector's budget. Every other decision is ``inner``'s.
+    """
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(  # noqa: PLR0917 (the SDK's signature)
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        """Return DROP for a parentless client span, else the inner sampler's decision."""
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        """Name the sampler and the one it wraps."""
+        return f"NoOrphanClients{{{self.inner.get_description()}}}"
 
 
 def _sampler() -> Sampler | None:
@@ -61,6 +104,9 @@ def install(role: str) -> bool:
     )
     resource = Resource.create().merge(ours).merge(OTELResourceDetector().detect())
     provider = TracerProvider(resource=resource, sampler=_sampler())
+    # The configured sampler (ours, or the SDK's from OTEL_TRACES_SAMPLER) decides; orphan
+    # client spans are dropped first.
+    provider.sampler = NoOrphanClients(provider.sampler)
     exporter = OTLPSpanExporter(timeout=settings.TRACING_EXPORT_TIMEOUT)
     provider.add_span_processor(
         DroppingSpanProcessor(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import serializers
 
 from helpdesk.accounts.models import Organization
@@ -69,6 +72,39 @@ class TicketSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "sla_due_at",
         ]
 
+    def to_representation(self, instance: Ticket) -> dict[str, Any]:
+        """Return the ticket as the declared fields would, without building them per request.
+
+        DRF builds and deep-copies the nineteen fields and goes through each one's
+        get_attribute and to_representation for every ticket: about a third of a ticket
+        list's CPU. The output (keys, order, types, date-times in the current time zone with
+        ``Z`` for UTC) is the same; tests/test_tickets_queries.py compares it with DRF's own.
+        """
+        tz = timezone.get_current_timezone()
+        requester = instance.requester
+        assignee = instance.assignee
+        return {
+            "id": instance.pk,
+            "organization": instance.organization_id,
+            "requester": instance.requester_id,
+            "requester_name": requester.username,
+            "assignee": instance.assignee_id,
+            "assignee_name": None if assignee is None else assignee.username,
+            "subject": instance.subject,
+            "description": instance.description,
+            "status": instance.status,
+            "priority": instance.priority,
+            "channel": instance.channel,
+            "created_at": _datetime(instance.created_at, tz),
+            "updated_at": _datetime(instance.updated_at, tz),
+            "first_response_at": _datetime(instance.first_response_at, tz),
+            "resolved_at": _datetime(instance.resolved_at, tz),
+            "closed_at": _datetime(instance.closed_at, tz),
+            "sla_due_at": _datetime(instance.sla_due_at, tz),
+            "sla_breached": self.get_sla_breached(instance),
+            "allowed_transitions": self.get_allowed_transitions(instance),
+        }
+
     def get_allowed_transitions(self, ticket: Ticket) -> list[str]:
         access = self.context.get("access")
         customer = access is None or not access.is_staff_of(ticket.organization_id)
@@ -86,6 +122,14 @@ class TicketSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if self.instance is None and value != Status.NEW:
             raise serializers.ValidationError("A new ticket starts as new.")
         return value
+
+
+def _datetime(value: datetime | None, tz: Any) -> str | None:
+    """Return ``value`` as DRF's DateTimeField shows it: ISO 8601 in ``tz``, UTC as ``Z``."""
+    if value is None:
+        return None
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class TicketCreateSerializer(TicketSerializer):

@@ -405,6 +405,40 @@ ALERTS: tuple[AlertDef, ...] = (
             ),
         ),
     ),
+    AlertDef(
+        name="CapacityNearLimit",
+        severity="warning",
+        service="helpdesk",
+        summary="Traffic near the capacity the deployment was measured to carry",
+        meaning="the request rate above {ratio:pct} of the measured capacity ({capacity_rps} "
+        "req/s), or on average more than {busy_ratio:pct} of the {slots} worker threads busy, "
+        "for 10 min; set capacity_rps and slots to the deployment's (docs/benchmarks.md)",
+        group=("http", "helpdesk-http"),
+        for_="10m",
+        # capacity_rps: the mix the load benchmark (benchmarks/bench_load.py) measured at
+        # p99 < 500 ms on the default deployment; slots: WEB_CONCURRENCY x WEB_THREADS (2 x 4).
+        thresholds={"capacity_rps": 60, "ratio": 0.8, "slots": 8, "busy_ratio": 0.9},
+        signals=(
+            Signal(
+                name="rate",
+                expr="job:http_server_requests:rate5m > {ratio} * {capacity_rps}",
+                source="helpdesk.monitoring.alerting.sources.capacity_rate",
+                summary="{{ $labels.job }}: request rate near the measured capacity",
+                description="{{ $labels.job }} serves {{ $value | humanize }} req/s over 5 "
+                "minutes, above {ratio:pct} of the {capacity_rps} req/s it was measured to carry.",
+            ),
+            Signal(
+                name="in_flight",
+                # The gauge is a livesum over the workers: one series per instance. Averaged
+                # over 5 min, so a burst of slow requests does not count.
+                expr="avg_over_time(http_server_active_requests[5m]) > {busy_ratio} * {slots}",
+                source="helpdesk.monitoring.alerting.sources.capacity_in_flight",
+                summary="{{ $labels.instance }}: worker threads nearly all busy",
+                description="{{ $labels.instance }} has {{ $value | humanize }} requests in "
+                "flight on average over 5 minutes, near its {slots} worker threads.",
+            ),
+        ),
+    ),
     # ---- dependencies ------------------------------------------------------------------
     AlertDef(
         name="DatabaseDown",

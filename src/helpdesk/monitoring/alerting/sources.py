@@ -239,6 +239,64 @@ def high_response_time(values: Thresholds) -> LatencySource:
     return LatencySource(HttpWindow(), values["seconds"], values["min_rate"])
 
 
+class RequestRateSource:
+    """The request rate over the window (requests/s) above ``limit``: a deployment near the
+    throughput it was measured to carry."""
+
+    def __init__(self, window: HttpWindow, limit: float) -> None:
+        self.window, self.limit = window, limit
+
+    def observe(self, now: float) -> list[Observation]:
+        requests, _, _, span = self.window.figures(now)
+        rate = _rate(requests, span)
+        return [
+            Observation(
+                instance="http",
+                bad=rate > self.limit,
+                annotations={
+                    "description": f"The app serves {rate:.1f} req/s over the last 5 minutes, "
+                    f"above {self.limit:.1f} req/s (its share of the measured capacity)."
+                },
+                value=rate,
+            )
+        ]
+
+
+class InFlightSource:
+    """Requests in flight (``http_server_active_requests``, summed over the workers) above
+    ``limit``: the workers' threads all busy, new requests queue."""
+
+    def __init__(self, limit: float, backend: Callable[[], query.Backend] = query.backend) -> None:
+        self.limit, self.backend = limit, backend
+
+    def observe(self, now: float) -> list[Observation]:
+        values = self.backend().instant(query.gauge("http_server_active_requests"), now)
+        if not values:
+            return [Observation(instance="http", bad=False)]
+        in_flight = sum(v.value for v in values)
+        return [
+            Observation(
+                instance="http",
+                bad=in_flight > self.limit,
+                annotations={
+                    "description": f"{in_flight:.0f} requests in flight, above {self.limit:.1f} "
+                    "(near the workers x threads that can serve at once)."
+                },
+                value=in_flight,
+            )
+        ]
+
+
+def capacity_rate(values: Thresholds) -> RequestRateSource:
+    """CapacityNearLimit: the request rate above ``ratio`` of ``capacity_rps``."""
+    return RequestRateSource(HttpWindow(), values["ratio"] * values["capacity_rps"])
+
+
+def capacity_in_flight(values: Thresholds) -> InFlightSource:
+    """CapacityNearLimit: requests in flight above ``busy_ratio`` of ``slots``."""
+    return InFlightSource(values["busy_ratio"] * values["slots"])
+
+
 class DeliveryFailingSource:
     """Notifications that went to the dead letter within ``window_seconds``."""
 

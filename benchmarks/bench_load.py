@@ -62,6 +62,7 @@ from tests.web_server import serve  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/helpdesk_bench_load"
 SCRIPT = HERE / "bench_load.lua"
+SRC = HERE.parent / "src"
 CONNECTIONS = 20
 # wrk processes of the mix: (kind, connections)
 MIX = (("list", 12), ("detail", 5), ("comment", 2), ("write", 1))
@@ -79,7 +80,7 @@ FILTERS = (
 
 
 def server_env(
-    settings: str, data: Path, database: str, redis: str, web: dict[str, str]
+    settings: str, data: Path, database: str, redis: str, web: dict[str, str], *, src: Path
 ) -> dict[str, str]:
     """Return the environment of one production server using the settings module ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "WEB_"))}
@@ -94,7 +95,7 @@ def server_env(
             "CACHE_KEY_PREFIX": f"bench-load-{data.name}",
             "METRICS_TOKEN": secrets.token_urlsafe(32),
             "DJANGO_SETTINGS_MODULE": settings,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent / "src")]),
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(src)]),
             **web,
         }
     )
@@ -436,6 +437,7 @@ def main() -> int:
     parser.add_argument("--cpu", action="store_true", help="CPU seconds per request, by process")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 4 s")
     parser.add_argument("--profile", action="store_true", help="py-spy the list and detail")
+    parser.add_argument("--baseline", default="", help="src/ folder of a baseline product")
     parser.add_argument("--only", default="", help="comma-separated runs (default: all)")
     args, _ = parser.parse_known_args()
     if args.quick:
@@ -449,9 +451,17 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     web = {"WEB_CONCURRENCY": str(args.workers), "WEB_THREADS": str(args.threads)}
     envs = {
-        "product": server_env("helpdesk.settings", tmp / "product", url, redis, web),
-        "minimal": server_env("minimal_settings", tmp / "minimal", url, redis, web),
+        "product": server_env("helpdesk.settings", tmp / "product", url, redis, web, src=SRC),
+        "minimal": server_env("minimal_settings", tmp / "minimal", url, redis, web, src=SRC),
     }
+    if args.baseline:
+        # Another checkout's src/ (e.g. `git archive REV src | tar -x -C DIR`): the product
+        # before a change, in the same run. It gets no background worker.
+        envs["baseline"] = server_env(
+            "helpdesk.settings", tmp / "baseline", url, redis, web, src=Path(args.baseline)
+        )
+        RUNS["baseline list"] = ("baseline", (("list", CONNECTIONS),))
+        RUNS["baseline detail"] = ("baseline", (("detail", CONNECTIONS),))
     selected = {
         name: run for name, run in RUNS.items() if not args.only or name in args.only.split(",")
     }

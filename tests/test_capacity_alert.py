@@ -5,13 +5,14 @@ through the query layer (the Prometheus path is tested by promtool, test_alert_r
 from __future__ import annotations
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 
 from helpdesk.monitoring.alerting import catalogue, sources
 from helpdesk.monitoring.alerting.evaluator import DatabaseSink, Evaluator, Rule
 from helpdesk.monitoring.alerting.models import Alert
 from helpdesk.monitoring.history import query
 from tests.metrics_history import Recorder
+from tests.test_alerting_evaluator import http_histogram
 
 
 def capacity() -> catalogue.AlertDef:
@@ -29,15 +30,7 @@ def test_it_builds_both_embedded_sources_from_the_catalogue_thresholds() -> None
 
 @pytest.mark.django_db
 def test_it_fires_on_a_request_rate_above_the_share_of_capacity() -> None:
-    registry = CollectorRegistry()
-    histogram = Histogram(
-        "http_server_request_duration_seconds",
-        "HTTP server request duration",
-        ["http_request_method", "http_route", "http_response_status_code"],
-        registry=registry,
-    )
-    record = Recorder(registry)
-    window = sources.HttpWindow(backend=query.EmbeddedBackend, window_seconds=300)
+    histogram, record, window = http_histogram()
     source = sources.RequestRateSource(window, limit=0.8 * 10)  # 80 % of 10 req/s
     record.at(0)
     for minute in range(1, 6):  # 7 req/s: under the limit

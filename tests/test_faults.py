@@ -159,7 +159,6 @@ class Stack:
     log: Path
     worker_log: Path
     worker_env: dict[str, str]
-    clock: Path
     load: Load
     server: subprocess.Popen[bytes]
     mounted: bool = False
@@ -331,8 +330,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         webhook = stack.enter_context(HttpReceiver())
         smtp = stack.enter_context(Smtp())
         (tmp / "prometheus-multiproc").mkdir()
-        clock = tmp / "clock"
-        clock.write_text("+0\n")
         env = server_env(
             data,
             DATABASE_URL=f"{direct_url.rpartition('@')[0]}@127.0.0.1:{pg.port}/"
@@ -366,6 +363,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ALERT_DELIVERY_LEASE_SECONDS="5",
             ALERT_DELIVERY_TIMEOUT_SECONDS="2",
         )
+        port = free_port(23400, 23499)
+        # The worker's synthetic probes check this server (the journey needs an account the
+        # suite does not make).
+        env.update(PROBE_BASE_URL=f"http://127.0.0.1:{port}", PROBE_CHECKS="ready,login")
         migrate({**env, "DATABASE_URL": direct_url})
         setup = subprocess.run(
             [HELPDESK, "shell", "-c", SETUP],
@@ -377,7 +378,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         api_token = setup.stdout.split("TOKEN=")[1].split()[0]
         log, worker_log = tmp / "server.log", tmp / "worker.log"
-        server = stack.enter_context(serve(env, free_port(23400, 23499), stdout=log))
+        server = stack.enter_context(serve(env, port, stdout=log))
         running = Stack(
             base=server.base,
             api_token=api_token,
@@ -390,7 +391,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             log=log,
             worker_log=worker_log,
             worker_env=env,
-            clock=clock,
             load=Load(server.base, api_token),
             server=server.proc,
             mounted=mounted,
@@ -607,6 +607,18 @@ def _fired_and_resolved_once(
             alert,
             episodes,
         )
+
+
+def _everywhere(stack: Stack, window: Window, alert: str, kind: str) -> None:
+    """Wait until every channel got a ``kind`` notification of ``alert``."""
+    wait_until(
+        lambda: all(
+            _episodes(stack, window, alert)[channel][kind] >= 1
+            for channel in ("slack", "webhook", "email")
+        ),
+        timeout=60,
+        message=f"{alert} {kind} not everywhere: {_episodes(stack, window, alert)}",
+    )
 
 
 def _close(stack: Stack, window: Window, dependency: str | None = None) -> None:
@@ -828,14 +840,7 @@ def test_it_delivers_once_when_the_worker_is_killed_mid_delivery(stack: Stack) -
         stack.slack.delay = 0
         stack.start_worker()
         stack.fire("KillDrill", "resolved")
-        wait_until(
-            lambda: all(
-                _episodes(stack, window, "KillDrill")[c]["resolved"] >= 1
-                for c in ("slack", "webhook", "email")
-            ),
-            timeout=60,
-            message=f"KillDrill not resolved everywhere: {_episodes(stack, window, 'KillDrill')}",
-        )
+        _everywhere(stack, window, "KillDrill", "resolved")
         window.figures["redelivered_s"] = round(time.monotonic() - killed, 2)
     finally:
         stack.slack.delay = 0
@@ -881,4 +886,53 @@ def test_it_survives_the_data_disk_filling_up(stack: Stack) -> None:
     _recovered(stack, window, repaired)
     _fired_and_resolved_once(stack, window, "HealthCheckFailing", ("slack", "webhook", "email"))
     _fired_and_resolved_once(stack, window, "DiskSpaceLow", ("slack", "webhook"))
+    _close(stack, window)
+
+
+# --- clock ------------------------------------------------------------------------------------
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def test_it_keeps_alerting_right_when_the_worker_clock_is_2_hours_ahead(stack: Stack) -> None:
+    # libfaketime (Debian's libfaketime) under the worker only: the web servers and the
+    # database keep the real time, as when one host's clock was stepped. The offset holds
+    # from the worker's start: libfaketime moves the monotonic clock with the wall clock, so a
+    # jump while it runs is also a monotonic jump (which no real host makes; it reads as "CPU
+    # high for 2 h" and stalls the worker's sleeps), and FAKETIME_DONT_FAKE_MONOTONIC makes
+    # Python 3.11's time.sleep fail with EINVAL. "Back" is the worker restarted on real time.
+    if not FAKETIME.exists():
+        unavailable(f"libfaketime is not installed ({FAKETIME})")
+    window = _open(stack, "worker clock 2 h ahead")
+    stack.stop_worker()
+    started_log = stack.worker_log.stat().st_size
+    stack.start_worker(LD_PRELOAD=str(FAKETIME), FAKETIME="+2h")
+    try:
+        wait_until(
+            lambda: b"started with jobs" in stack.worker_log.read_bytes()[started_log:],
+            timeout=90,
+            message="the worker under libfaketime did not start",
+        )
+        stack.fire("ClockDrill")
+        _everywhere(stack, window, "ClockDrill", "firing")
+        stack.fire("ClockDrill", "resolved")
+        _fired_and_resolved_once(stack, window, "ClockDrill", ("slack", "webhook", "email"))
+    finally:
+        stack.stop_worker()
+        stack.start_worker()
+    time.sleep(3 * EVALUATION + 1)  # the real clock again: nothing fires, nothing repeats
+    # Nothing but the drill was notified: no rule fired or resolved because of the jump.
+    names = _names(stack)
+    others = [
+        key
+        for receiver, start in (
+            (stack.slack, window.slack_start),
+            (stack.webhook, window.webhook_start),
+        )
+        for key in _notifications(receiver, start)
+        # The host's own CPU and memory alerts are real on a busy machine, not the clock's.
+        if names.get(key.split(":")[0]) not in {"ClockDrill", "HighCPUUsage", "HighMemoryUsage"}
+    ]
+    assert others == [], others
+    _ready_throughout(stack, window)
     _close(stack, window)

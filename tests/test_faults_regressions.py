@@ -105,3 +105,14 @@ def test_it_drops_log_records_quietly_when_the_log_disk_is_full(
         "log file app.log not writable (No space left on device): "
         "1 record(s) dropped, stdout still has them"
     ]
+
+
+def test_it_measures_the_backlog_on_the_database_clock_not_the_worker_clock() -> None:
+    # A worker whose clock ran 2 h ahead saw the notification the web server had just queued
+    # as 2 h old and fired NotificationDeliveryFailing; the database's clock stamped the row.
+    Channel.objects.create(name="slack", kind="slack", config={"url": "http://127.0.0.1:9/x"})
+    _fire(timezone.now())
+    ahead = timezone.now() + timedelta(hours=2)
+    [observation] = OutboxBacklogSource(seconds=600).observe(ahead.timestamp())
+    assert not observation.bad
+    assert observation.value < 60

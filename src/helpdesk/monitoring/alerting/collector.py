@@ -62,7 +62,7 @@ class AlertingCollector(Collector):
         yield GaugeMetricFamily(
             "helpdesk_alert_outbox_oldest_pending_age_seconds",
             "Seconds the oldest undelivered notification has been waiting (0 when none).",
-            value=oldest_pending_age(now),
+            value=oldest_pending_age(),
         )
         yield GaugeMetricFamily(
             "helpdesk_alert_channels_disabled",

@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Min, Q
+from django.db.models import ExpressionWrapper, F, Max, Q, Value
+from django.db.models.functions import Now
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -202,20 +203,29 @@ class Notification(models.Model):
         return self.idempotency_key
 
 
-def oldest_pending_age(now: datetime) -> float:
+def oldest_pending_age(now: datetime | None = None) -> float:
     """Return how long the oldest undelivered notification has waited, in seconds (0: none).
 
     A row never tried waits from when it became due (``next_attempt_at``). A row that failed
     and waits for its retry waits from when it was queued (``created_at``): its
     ``next_attempt_at`` moves ahead with every backoff, so measuring from it would never show
     a channel that keeps failing (the backlog signal of NotificationDeliveryFailing).
+
+    Without ``now`` the wait is measured on the database's clock, which also stamped most
+    rows: a worker whose own clock runs ahead would otherwise see every fresh row as hours
+    old and report a backlog that is not there.
     """
+    at: Any = Now() if now is None else Value(now, output_field=models.DateTimeField())
+
+    def waited(since: str) -> Any:
+        return ExpressionWrapper(at - F(since), output_field=models.DurationField())
+
     oldest = Notification.objects.filter(status=Notification.Status.PENDING).aggregate(
-        untried=Min("next_attempt_at", filter=Q(attempts=0, next_attempt_at__lte=now)),
-        retried=Min("created_at", filter=Q(attempts__gt=0)),
+        untried=Max(waited("next_attempt_at"), filter=Q(attempts=0, next_attempt_at__lte=at)),
+        retried=Max(waited("created_at"), filter=Q(attempts__gt=0)),
     )
-    waiting = [value for value in oldest.values() if value is not None]
-    return max((now - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
+    waits = [value.total_seconds() for value in oldest.values() if value is not None]
+    return max([*waits, 0.0])
 
 
 class WorkerHeartbeat(models.Model):

@@ -327,7 +327,7 @@ class OutboxBacklogSource:
     def observe(self, now: float) -> list[Observation]:
         from helpdesk.monitoring.alerting.models import oldest_pending_age
 
-        age = oldest_pending_age(timezone.now())
+        age = oldest_pending_age()
         return [
             Observation(
                 instance="outbox",

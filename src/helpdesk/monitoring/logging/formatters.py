@@ -10,7 +10,6 @@ with control characters escaped, so hostile input cannot forge a line.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 import sys
@@ -79,16 +78,6 @@ class ECSFormatter(ecs_logging.StdlibFormatter):
         super().__init__(**kwargs)
         self.service = dict(service or {})
         self.redactor = Redactor.from_environment(max_field_chars)
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Return the event of ``record`` as one line of JSON (ASCII, so one line always)."""
-        event = self.format_to_ecs(record)
-        log = event.get("log", {})
-        head = {"@timestamp": event.pop("@timestamp"), "log.level": log.pop("level", None)}
-        if not log:
-            event.pop("log", None)
-        head["message"] = event.pop("message")
-        return json.dumps({**head, **event}, separators=(",", ":"), default=repr)
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         """Return the redacted, size-capped ECS event (a nested dict) for ``record``."""

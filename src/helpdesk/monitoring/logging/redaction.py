@@ -3,9 +3,8 @@
 ``Redactor`` returns cleaned copies: a value whose dotted key names a secret is ``[REDACTED]``;
 every string is scanned for secrets by pattern (``hdk_`` tokens, ``Bearer``/``Basic``
 credentials, user:password in URLs, ``name=value`` and ``name: value`` with a secret name, the
-literal values of SECRET_ENV_VARS) and cut to a maximum length with a marker. Fields the product
-fills from a closed set of values (TRUSTED_FIELDS) are only cut. Control characters are left to
-the serializer (JSON escapes them; so does the console format).
+literal values of SECRET_ENV_VARS) and cut to a maximum length with a marker. Control
+characters are left to the serializer (JSON escapes them; so does the console format).
 """
 
 from __future__ import annotations
@@ -26,12 +25,6 @@ SECRET_ENV_VARS = (
 )
 # Shorter literal values would redact ordinary words.
 _MIN_LITERAL_SECRET = 8
-# Values the product writes itself, from a closed set (the access line's event fields, the
-# HTTP version, the user's primary key, the service fields from settings).
-TRUSTED_FIELDS = frozenset(
-    {"event.kind", "event.category", "event.type", "event.outcome", "event.dataset"}
-    | {"http.version", "user.id", "service.name", "service.version", "service.environment"}
-)
 
 # A key is sensitive when a dotted segment (lower case, "-" and "_" dropped) ends in "key" or
 # contains one of these words ("X-CSRFToken", "api_key", "Set-Cookie"), "author…" excepted.
@@ -148,7 +141,7 @@ class Redactor:
         if isinstance(event, bool | int | float):
             return event
         if isinstance(event, str):
-            return self.text(event, scan=path not in TRUSTED_FIELDS)
+            return self.text(event)
         if isinstance(event, list | tuple | set | frozenset):
             return [self.clean(item, path) for item in event]
         # Anything else (objects, bytes) is logged as its capped, redacted repr.

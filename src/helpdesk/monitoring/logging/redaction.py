@@ -134,14 +134,13 @@ class Redactor:
         """Return a redacted, size-capped copy of a nested event (``path``: its dotted name)."""
         if event is None:
             return None
-        if isinstance(event, Mapping):
+        scalar = isinstance(event, str | bool | int | float)
+        if not scalar and isinstance(event, Mapping):
             return {k: self.clean(v, f"{path}.{k}" if path else str(k)) for k, v in event.items()}
         if path and is_sensitive_key(path):
             return REDACTED
-        if isinstance(event, bool | int | float):
-            return event
-        if isinstance(event, str):
-            return self.text(event)
+        if scalar:
+            return self.text(event) if isinstance(event, str) else event
         if isinstance(event, list | tuple | set | frozenset):
             return [self.clean(item, path) for item in event]
         # Anything else (objects, bytes) is logged as its capped, redacted repr.

@@ -479,7 +479,8 @@ def test_it_defaults_to_json_on_stdout_without_files_in_production(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     first, line = result.stdout.splitlines()
-    assert first == "json False ['stdout']"
+    # stdout is the only output; error_events stores ERROR records as error events.
+    assert first == "json False ['error_events', 'stdout']"
     event = json.loads(line)
     assert event["message"] == "hello\nworld"
     assert event["service"]["environment"] == "production"

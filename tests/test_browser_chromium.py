@@ -337,6 +337,7 @@ def test_it_sends_at_most_ten_errors_per_page_view_and_folds_repeats(
     assert not [p for p in pages.posts("/api/v1/analytics/") if b"errors.html" in p.body]
     # What was not sent is said in a Sentry client report: four repeats folded, fourteen
     # errors over the page's budget.
+    wait_until(lambda: discarded(pages, "/errors.html"), timeout=10, message="no client report")
     assert discarded(pages, "/errors.html") == {
         "event_processor:error": 4,
         "queue_overflow:error": 14,
@@ -404,7 +405,11 @@ def test_it_reports_from_the_react_entry(browser: Any, pages: PageServer, app: A
     assert interaction["duration"] >= 100
     assert batches[0]["route"] == "/react/page"
     assert not [e for e in events if e.get("message") == "polling noise"]
-    assert discarded(pages, "/our-react.html") == {"before_send:error": 1}
+    # The client report leaves in the same flush, after the batches.
+    counts = wait_until(
+        lambda: discarded(pages, "/our-react.html"), timeout=10, message="no client report"
+    )
+    assert counts == {"before_send:error": 1}
     page.close()
 
 

@@ -241,7 +241,7 @@ class Stack:
         return str(alert["fingerprint"])
 
 
-def _scratch_database() -> tuple[str, str, int]:
+def _scratch_database(suffix: str = "faults") -> tuple[str, str, int]:
     """Create the suite's database on DATABASE_URL's server; return (direct URL, host, port)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -253,7 +253,7 @@ def _scratch_database() -> tuple[str, str, int]:
     import psycopg
 
     base, _, name = url.rpartition("/")
-    scratch = f"{name}_faults"
+    scratch = f"{name}_{suffix}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{scratch}"')
@@ -318,9 +318,19 @@ print("TOKEN=" + ApiToken.issue(user)[1])
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    direct_url, pg_host, pg_port = _scratch_database()
+    with running_stack(tmp_path_factory.mktemp("faults")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, scratch: str = "faults") -> Iterator[Stack]:
+    """Start the stack of the module docstring under ``tmp``; stop it when the block ends.
+
+    ``scratch`` names the database (``<DATABASE_URL's name>_<scratch>``), so the soak
+    (benchmarks/soak.py) and this suite never share one.
+    """
+    direct_url, pg_host, pg_port = _scratch_database(scratch)
     redis_host, redis_port, redis_db = _redis_address()
-    tmp = tmp_path_factory.mktemp("faults")
     with contextlib.ExitStack() as stack:
         stack.callback(_drop, direct_url)
         data, mounted = stack.enter_context(_small_filesystem())
@@ -687,6 +697,11 @@ def test_it_survives_a_dependency_refusing_or_hung(
 
 def _ready_throughout(stack: Stack, window: Window) -> None:
     """A fault that is not a readiness matter never takes the instance out of rotation."""
+    wait_until(
+        lambda: stack.load.since(window.started, "/health/ready"),
+        timeout=60,
+        message=f"{window.name}: no readiness answer",
+    )
     statuses = {s.status for s in stack.load.since(window.started, "/health/ready")}
     assert statuses == {200}, f"{window.name}: readiness answered {statuses}"
 

@@ -40,6 +40,7 @@ from tests.test_faults import (
     Load,
     Stack,
     _episodes,
+    _names,
     _open,
     running_stack,
 )
@@ -139,6 +140,19 @@ def run(stack: Stack, tmp: Path, loops: list[Load], args: argparse.Namespace) ->
         "email": len(stack.smtp.messages) - healthy.mail_start,
     }
     print(f"  notifications during the healthy phase: {sent}")
+    names = _names(stack)
+    fired = [
+        f"{names.get(item['headers'].get('Idempotency-Key', '').split(':')[0], '?')} "
+        + item["headers"].get("Idempotency-Key", "").split(":")[1]
+        for item in stack.webhook.accepted[healthy.webhook_start :]
+    ]
+    print(f"  of which on the webhook: {fired}")
+    failed = [
+        line.strip()[:200]
+        for line in stack.worker_log.read_text(errors="replace").splitlines()
+        if "probe" in line and "failed" in line
+    ]
+    print(f"  failed probe lines in the worker log: {len(failed)}", *failed[:3], sep="\n    ")
     statuses: dict[str, int] = {}
     for loop in [stack.load, *loops]:
         for sample in loop.since(healthy.started):

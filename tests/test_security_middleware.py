@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
+from helpdesk.lib import synthetic
 from helpdesk.monitoring.security.agents import classify, probe_path
 from helpdesk.monitoring.security.middleware import RateCounter, route_group
 from helpdesk.monitoring.security.models import SecurityEvent
@@ -47,6 +48,19 @@ def test_it_throttles_a_configured_route_group() -> None:
     assert "Too many requests" in response.json()["detail"]
     # Groups not listed are only counted.
     assert client.get("/admin/login/").status_code == 200
+
+
+@override_settings(SECURITY_RATE_LIMIT_PER_MINUTE=3, SECURITY_THROTTLE_GROUPS=["admin", "auth"])
+def test_it_neither_counts_nor_throttles_the_platforms_own_probes() -> None:
+    client = Client(REMOTE_ADDR="198.51.100.12")
+    probe = {"HTTP_X_SYNTHETIC_PROBE": synthetic.token()}
+    assert [client.get("/admin/login/", **probe).status_code for _ in range(6)] == [200] * 6
+    # Other traffic from the same address is throttled; the probe still gets through, and
+    # a client that forges the header without the secret is counted like anyone else.
+    forged = {"HTTP_X_SYNTHETIC_PROBE": "0" * 64}
+    statuses = [client.get("/admin/login/", **forged).status_code for _ in range(5)]
+    assert statuses[:3] == [200] * 3 and statuses[3:] == [429, 429]
+    assert client.get("/admin/login/", **probe).status_code == 200
 
 
 @override_settings(SECURITY_RATE_LIMIT_PER_MINUTE=2, SECURITY_THROTTLE_GROUPS=["api", "other"])

@@ -56,7 +56,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_overhead import cpu_seconds, database  # noqa: E402
+from bench_overhead import database  # noqa: E402
+from loadgen import cpu_seconds  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from tests.web_server import serve  # noqa: E402
 

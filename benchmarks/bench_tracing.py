@@ -39,7 +39,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+from loadgen import cpu_seconds  # noqa: E402
 from tests.otlp_receiver import otlp_receiver  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from tests.web_server import serve  # noqa: E402
@@ -94,21 +96,6 @@ def server_env(mode: str, data: Path, database: str, redis: str, receiver: str) 
             OTEL_SERVICE_NAME=f"bench-{mode}",
         )
     return env
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(master: int) -> float:
-    """Return the CPU time (user + system) the server's worker processes used so far."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, check=False
-    )
-    total = 0.0
-    for pid in out.stdout.split():
-        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / _TICK
-    return total
 
 
 def wrk(url: str, token: str, seconds: float) -> tuple[float, int]:

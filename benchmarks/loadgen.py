@@ -3,6 +3,7 @@ benchmarks."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -35,3 +36,19 @@ def wrk(url: str, duration: int, connections: int, script: Path | None = None) -
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return Load(rps, p99, int(bad.group(1)) if bad else 0, total)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(master: int) -> float:
+    """Return the CPU time (user + system) a server's worker processes (children of ``master``)
+    used so far."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, check=False
+    )
+    total = 0.0
+    for pid in out.stdout.split():
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
@@ -197,7 +198,8 @@ def test_it_charts_the_backlog_and_breaches_from_the_history(tickets: list[Ticke
 
 def test_it_shows_the_database_report(staff: Any) -> None:
     body = signed_in(staff).get("/monitoring/database/").content.decode()
-    assert "Long-running queries" in body
+    if connection.vendor == "postgresql":  # SQLite has no sessions to list
+        assert "Long-running queries" in body
     assert "/api/v1/monitoring/database/" in body
     assert "helpdesk_tickets_ticket" in body or "tickets_ticket" in body  # a largest table
 

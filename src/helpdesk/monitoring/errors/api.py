@@ -18,10 +18,12 @@ need a staff account (helpdesk.monitoring.access).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -254,9 +256,9 @@ class IssueListView(_Reader, generics.ListAPIView):
         if level:
             query = query.filter(level=level)
         if params.get("release"):
-            query = query.filter(releases__contains=[params["release"]])
+            query = query.filter(_lists("releases", params["release"]))
         if params.get("environment"):
-            query = query.filter(environments__contains=[params["environment"]])
+            query = query.filter(_lists("environments", params["environment"]))
         text = params.get("q", "").strip()
         if text:
             query = query.filter(Q(title__icontains=text) | Q(culprit__icontains=text))
@@ -352,3 +354,14 @@ class IssueStatusView(APIView):
         )
         logger.info("error issue %s set to %s by user %s", issue.pk, issue.status, request.user.pk)
         return Response(IssueSerializer(issue).data)
+
+
+def _lists(field: str, value: str) -> Q:
+    """Return a filter for rows whose JSON list ``field`` holds ``value``.
+
+    SQLite (the embedded default) has no JSON containment lookup; there the item's JSON text
+    is matched inside the list's text instead.
+    """
+    if connection.features.supports_json_field_contains:
+        return Q(**{f"{field}__contains": [value]})
+    return Q(**{f"{field}__icontains": json.dumps(value)})

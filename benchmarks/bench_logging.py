@@ -130,7 +130,7 @@ class RequestLoop:
         from django.test import RequestFactory
 
         from helpdesk.lib.request_context import RequestContextMiddleware, bind
-        from helpdesk.monitoring.logging.middleware import AccessLogMiddleware
+        from helpdesk.monitoring.logging.context import AccessLogMiddleware
 
         def view(request: HttpRequest) -> HttpResponse:
             bind(organization="acme")

@@ -20,7 +20,7 @@ from helpdesk.settings import CACHES, INSTALLED_APPS, MIDDLEWARE
 MONITORING = os.environ.get("BENCH_MONITORING", "full")
 _MONITORING_MIDDLEWARE = {
     "helpdesk.monitoring.metrics.middleware.MetricsMiddleware",
-    "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
+    "helpdesk.monitoring.logging.context.AccessLogMiddleware",
     "helpdesk.monitoring.security.middleware.SecurityMonitorMiddleware",
 }
 _PLAIN_CACHES = {

@@ -81,7 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "helpdesk.lib.request_context.RequestContextMiddleware",
     "helpdesk.monitoring.metrics.middleware.MetricsMiddleware",
-    "helpdesk.monitoring.logging.middleware.AccessLogMiddleware",
+    "helpdesk.monitoring.logging.context.AccessLogMiddleware",
     "helpdesk.monitoring.health.middleware.HealthProbeMiddleware",
     "helpdesk.monitoring.security.middleware.SecurityMonitorMiddleware",
     "helpdesk.lib.middleware.RequestBodyLimitMiddleware",

@@ -1,20 +1,25 @@
-"""Put the request and job context on every log record, as attributes the formatter writes.
+"""What a request puts in the log: its context on every record, and one access line.
 
 ``ContextFilter`` (on every handler) sets what the record lacks of: ``http.request.id`` and the
 bound fields of the one request context (dotted ECS names as they are, others under
 ``labels``); the request being served (``http.request.method``, ``url.path``, ``client.ip``,
 ``user_agent.original``, ``user.id``); ``event.dataset``.
+
+``AccessLogMiddleware`` sits right after ``RequestContextMiddleware`` (so the line carries the
+request id and times every later middleware and the view) and logs on ``helpdesk.access`` at
+INFO, with ``extra`` ECS fields. Probes, scrapes and static files (MONITORING_UNTRACKED_PATHS)
+are left out unless ACCESS_LOG_PROBES is on.
 """
 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+import time
+from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import SESSION_KEY
-from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 from helpdesk.lib import request_context
 from helpdesk.lib.client_ip import client_ip
@@ -22,32 +27,13 @@ from helpdesk.lib.client_ip import client_ip
 logger = logging.getLogger(__name__)
 
 ACCESS_LOGGER = "helpdesk.access"
-
-# The request being served, so any line logged during it can describe it.
-current_request: ContextVar[HttpRequest | None] = ContextVar("helpdesk_log_request", default=None)
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
 def _dataset(name: str) -> str:
     if name == ACCESS_LOGGER:
         return "helpdesk.access"
     return "helpdesk.server" if name.startswith("gunicorn") else "helpdesk.app"
-
-
-def user_id(request: HttpRequest) -> str | None:
-    """Return the authenticated user's id, without running authentication or a query.
-
-    Django's session user stays a lazy object until something reads it, and reading it here
-    would query. So the id comes from a user authentication put on the request (DRF's, or
-    ``login()``), or from the session's login data once the session is loaded.
-    """
-    user = getattr(request, "user", None)
-    if user is not None and not isinstance(user, SimpleLazyObject):
-        return str(user.pk) if user.is_authenticated and user.pk is not None else None
-    session = getattr(request, "session", None)
-    if user is None or session is None or not session.accessed:
-        return None
-    pk = session.get(SESSION_KEY)
-    return None if pk is None else str(pk)
 
 
 class ContextFilter(logging.Filter):
@@ -73,7 +59,7 @@ class ContextFilter(logging.Filter):
         if labels:
             given = attrs.get("labels")
             attrs["labels"] = {**labels, **given} if isinstance(given, dict) else labels
-        request = current_request.get()
+        request = request_context.current_request()
         if request is not None:
             attrs.setdefault("http.request.method", request.method)
             attrs.setdefault("url.path", request.path)
@@ -81,5 +67,48 @@ class ContextFilter(logging.Filter):
             if "client.ip" not in attrs:
                 attrs["client.ip"] = client_ip(request)
             if "user.id" not in attrs:
-                attrs["user.id"] = user_id(request)
+                attrs["user.id"] = request_context.user_id(request)
         return True
+
+
+class AccessLogMiddleware:
+    """Write one ECS access line per request (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = time.perf_counter_ns()
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            # Django turns view errors into responses; what still escapes becomes a 500
+            # upstream, so the line says so before the error propagates.
+            self.access_log(request, None, time.perf_counter_ns() - start)
+            raise
+        self.access_log(request, response, time.perf_counter_ns() - start)
+        return response
+
+    def access_log(
+        self, request: HttpRequest, response: HttpResponse | None, duration: int
+    ) -> None:
+        """Log the access line of ``request`` (``response`` None: it raised)."""
+        untracked = request.path.startswith(tuple(settings.MONITORING_UNTRACKED_PATHS))
+        if not settings.ACCESS_LOG or (untracked and not settings.ACCESS_LOG_PROBES):
+            return
+        status = 500 if response is None else response.status_code
+        fields = {
+            "event.kind": "event",
+            "event.category": ["web"],
+            "event.type": ["access"],
+            "event.outcome": "success" if status < 400 else "failure",
+            "event.duration": duration,
+            "http.response.status_code": status,
+            "url.query": request.META.get("QUERY_STRING") or None,
+        }
+        protocol = request.META.get("SERVER_PROTOCOL", "")
+        if protocol.startswith("HTTP/"):
+            fields["http.version"] = protocol.removeprefix("HTTP/")
+        if response is not None and not response.streaming:
+            fields["http.response.body.bytes"] = len(response.content)
+        access_logger.info("%s %s %s", request.method, request.path, status, extra=fields)

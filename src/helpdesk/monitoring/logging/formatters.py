@@ -124,18 +124,6 @@ def escape_control(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def lookup(event: dict[str, Any], path: str) -> Any:
-    """Return the field at a dotted ECS path of an event (nested or dotted), or None."""
-    if path in event:  # "log.level" and "ecs.version" stand dotted at the top of a line
-        return event[path]
-    node: Any = event
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 class ConsoleFormatter(ECSFormatter):
     """Format a record as one readable line (time, level, logger, message, key fields).
 
@@ -144,21 +132,26 @@ class ConsoleFormatter(ECSFormatter):
     for a log line of its own.
     """
 
-    SHOWN = (
-        *(("http.request.id", "req"), ("http.request.method", "method"), ("url.path", "path")),
-        *(("http.response.status_code", "status"), ("event.duration", "ns")),
-        *(("user.id", "user"), ("client.ip", "ip"), ("event.action", "action")),
-        *(("labels", "labels"), ("error.type", "error"), ("error.message", "error_message")),
-    )
+    SHOWN = {
+        "http.request.id": "req",
+        "http.request.method": "method",
+        "url.path": "path",
+        "http.response.status_code": "status",
+        "event.duration": "ns",
+        "user.id": "user",
+        "client.ip": "ip",
+        "event.action": "action",
+        "error.type": "error",
+        "error.message": "error_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one human-readable line (plus an indented stack trace)."""
-        event = self.format_to_ecs(record)
-        log = event["log"]
-        parts = [event["@timestamp"], f"{log['level'].upper():<7}", log["logger"], event["message"]]
-        for path, label in self.SHOWN:
-            if (value := lookup(event, path)) not in (None, {}):
-                parts.append(f"{label}={value}")
-        line = escape_control(" ".join(parts))
-        stack = lookup(event, "error.stack_trace") or ""
+        fields = dict(_leaves(self.format_to_ecs(record)))
+        parts = [fields["@timestamp"], f"{fields['log.level'].upper():<7}", fields["log.logger"]]
+        parts.append(fields["message"])
+        parts += [f"{label}={fields[path]}" for path, label in self.SHOWN.items() if path in fields]
+        parts += [f"{name}={value}" for name, value in fields.items() if name.startswith("labels.")]
+        line = escape_control(" ".join(map(str, parts)))
+        stack = fields.get("error.stack_trace") or ""
         return line + "".join(f"\n  | {escape_control(row)}" for row in stack.splitlines())

@@ -24,7 +24,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest
 
 from helpdesk.lib.client_ip import client_ip
-from helpdesk.monitoring.logging.context import current_request
+from helpdesk.lib.request_context import current_request
 from helpdesk.monitoring.security import events
 from helpdesk.monitoring.security.backends import LOCK_ATTRIBUTE
 from helpdesk.monitoring.security.lockout import account_key, engine
@@ -34,11 +34,6 @@ from helpdesk.monitoring.security.store import degraded_changed
 logger = logging.getLogger(__name__)
 
 _WATCHED_USER_FIELDS = ("password", "is_staff", "is_superuser")
-
-
-def _current_request() -> HttpRequest | None:
-    request: HttpRequest | None = current_request.get()
-    return request
 
 
 def on_login_failed(
@@ -122,7 +117,7 @@ def on_user_pre_save(sender: Any, instance: Any, update_fields: Any = None, **_:
 def on_user_post_save(sender: Any, instance: Any, created: bool, **_: Any) -> None:
     changes = getattr(instance, "_security_changes", [])
     instance._security_changes = []
-    request = _current_request()
+    request = current_request()
     if "password" in changes:
         events.publish_for(request, "authn_password_change", target_user_id=instance.pk)
     for field in ("is_staff", "is_superuser"):
@@ -148,7 +143,7 @@ def on_membership_post_save(sender: Any, instance: Any, created: bool, **_: Any)
     if not created and old == instance.role:
         return
     events.publish_for(
-        _current_request(),
+        current_request(),
         "authz_change",
         target_user_id=instance.user_id,
         organization_id=instance.organization_id,
@@ -158,7 +153,7 @@ def on_membership_post_save(sender: Any, instance: Any, created: bool, **_: Any)
 
 def on_membership_deleted(sender: Any, instance: Any, **_: Any) -> None:
     events.publish_for(
-        _current_request(),
+        current_request(),
         "authz_change",
         target_user_id=instance.user_id,
         organization_id=instance.organization_id,

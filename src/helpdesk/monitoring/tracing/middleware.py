@@ -21,7 +21,6 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from helpdesk.lib import request_context
-from helpdesk.monitoring.logging.context import user_id
 from helpdesk.monitoring.metrics.instruments import KNOWN_METHODS
 from helpdesk.monitoring.metrics.middleware import route_template
 from helpdesk.monitoring.tracing.spans import bind_ids, traceparent
@@ -54,7 +53,7 @@ class TraceContextMiddleware:
             span.set_attribute("http.route", route)
             method = request.method if request.method in KNOWN_METHODS else "HTTP"
             span.update_name(f"{method} {route}")
-        uid = user_id(request)
+        uid = request_context.user_id(request)
         if uid is not None:
             span.set_attribute("enduser.id", uid)
         organization = request_context.current().get("organization")

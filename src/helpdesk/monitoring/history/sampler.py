@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery, Sum
 from prometheus_client.core import Metric
 
 from helpdesk.monitoring.history.models import Point, SamplerState, Series
@@ -63,22 +63,21 @@ def series_key(name: str, labels: dict[str, str]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _readings(families: Iterable[Metric]) -> Iterable[tuple[Ident, bool, float]]:
-    """Yield (identity, is_counter, value) per sample; ``_created`` samples are skipped."""
+def _readings(families: Iterable[Metric]) -> list[tuple[Ident, bool, float]]:
+    """Return (identity, is_counter, value) per sample; ``_created`` samples are skipped."""
+    readings = []
     for family in families:
+        summary = family.type == "summary"
+        counter = family.type in _COUNTER_TYPES
         for sample in family.samples:
             name = sample.name
-            if name.endswith("_created"):
-                continue
-            if family.type in _COUNTER_TYPES:
-                counter = True
-            elif family.type == "summary":
-                counter = name.endswith(_SUMMARY_COUNTERS)
-            else:
-                counter = False
-            # A family's samples keep one label order, so the items are an identity as they
-            # are; stored keys (``series_key``) sort them.
-            yield (name, tuple(sample.labels.items())), counter, float(sample.value)
+            if not name.endswith("_created"):
+                # A family's samples keep one label order, so the items are an identity as
+                # they are; stored keys (``series_key``) sort them.
+                ident = (name, tuple(sample.labels.items()))
+                is_counter = counter or (summary and name.endswith(_SUMMARY_COUNTERS))
+                readings.append((ident, is_counter, float(sample.value)))
+    return readings
 
 
 class Sampler:
@@ -104,13 +103,14 @@ class Sampler:
     # -- the lease ----------------------------------------------------------------------------
 
     def _claim(self, now: float) -> bool:
-        SamplerState.objects.get_or_create(pk=1)
+        # One UPDATE per sample; the state row (with its checkpoint) is read only on resume.
         lease = now + 4 * settings.HISTORY_SAMPLE_SECONDS
-        won = (
-            SamplerState.objects.filter(pk=1)
-            .filter(Q(owner=self.owner) | Q(lease_until__lt=now))
-            .update(owner=self.owner, lease_until=lease)
-        )
+        free = Q(owner=self.owner) | Q(lease_until__lt=now)
+        won = SamplerState.objects.filter(free, pk=1).update(owner=self.owner, lease_until=lease)
+        if not won:  # the first sample ever creates the row; else another worker holds it
+            _, won = SamplerState.objects.get_or_create(
+                pk=1, defaults={"owner": self.owner, "lease_until": lease}
+            )
         if won and not self._holding:
             self._resume(now)
         self._holding = bool(won)
@@ -147,7 +147,7 @@ class Sampler:
         if not self._claim(now):
             return {"sampled": False, "reason": "another worker holds the lease"}
         # Read everything before changing any state: a failure here leaves the sampler as it was.
-        readings = list(_readings(self.families()))
+        readings = _readings(self.families())
         minute = int(now // MINUTE) * MINUTE
         written, flushed = 0, False
         if self._minute is not None and minute > self._minute:
@@ -240,11 +240,11 @@ class Sampler:
         }
         with transaction.atomic():
             _upsert_points(rows)
-            state = SamplerState.objects.select_for_update().get(pk=1)
-            state.checkpoint = checkpoint
-            state.checkpoint_at = minute + MINUTE
-            state.dropped_series += refused
-            state.save(update_fields=["checkpoint", "checkpoint_at", "dropped_series"])
+            SamplerState.objects.filter(pk=1).update(
+                checkpoint=checkpoint,
+                checkpoint_at=minute + MINUTE,
+                dropped_series=F("dropped_series") + refused,
+            )
         if refused:
             logger.warning(
                 "metrics history is full (HISTORY_MAX_SERIES=%d): %d series not stored for "
@@ -261,10 +261,10 @@ class Sampler:
     def _maintain(self, now: float) -> dict[str, int]:
         """Roll up the hours closed since the last time, then prune (once per hour)."""
         hour = int(now // HOUR) * HOUR
-        state = SamplerState.objects.get(pk=1)
+        rolled_until = SamplerState.objects.values_list("rolled_until", flat=True).get(pk=1)
         rolled = 0
-        if state.rolled_until < hour:
-            rolled = rollup_hours(state.rolled_until, hour)
+        if rolled_until < hour:
+            rolled = rollup_hours(rolled_until, hour)
             SamplerState.objects.filter(pk=1).update(rolled_until=hour)
             seen = {i: pk for i, pk in self._ids.items() if i in (self._last or {})}
             Series.objects.filter(id__in=list(seen.values()), last_seen__lt=hour).update(

@@ -172,3 +172,11 @@ def test_it_reads_settings_one_way() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_it_creates_a_metrics_folder_named_in_the_environment(tmp_path: Path) -> None:
+    """Any command (not only start and serve) works when the folder does not exist yet."""
+    folder = tmp_path / "not-yet" / "metrics"
+    result = run_check(tmp_path / "data", PROMETHEUS_MULTIPROC_DIR=str(folder))
+    assert result.returncode == 0, result.stderr
+    assert folder.is_dir()

@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``helpdesk <command> [args]``."""
     argv = list(sys.argv if argv is None else argv)
     command = argv[1] if len(argv) > 1 else "help"
+    from helpdesk.monitoring.metrics import multiprocess
+
+    # prometheus_client writes to the folder from the first metric any command creates, and
+    # fails on one that does not exist: make it (start and serve also empty it).
+    if os.environ.get(multiprocess.ENV):
+        multiprocess.prepare(os.environ[multiprocess.ENV], wipe=False)
     if command == "start":
         return start()
     if command == "serve":

@@ -20,7 +20,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpdesk.monitoring.metrics.multiprocess import MultiProcessReader, compact, worker_exited
+from helpdesk.monitoring.metrics.multiprocess import (
+    MultiProcessReader,
+    compact,
+    prepare,
+    worker_exited,
+)
 from tests.engines import prometheus
 from tests.services import free_port, require_binary
 from tests.web_server import gunicorn_server
@@ -155,6 +160,19 @@ def test_it_drops_live_gauges_of_a_dead_worker(tmp_path: Path) -> None:
     assert "g_livesum{" not in text
     assert 'g_sum{k="one"} 0.75' in text
     assert 'jobs_total{kind="a"' in text
+
+
+def test_it_empties_the_folder_at_server_start_but_keeps_it(tmp_path: Path) -> None:
+    """The folder may be a mount point (a tmpfs of its own), which cannot be removed."""
+    folder = tmp_path / "metrics"
+    (folder / "old").mkdir(parents=True)
+    (folder / "counter_1.db").write_bytes(b"x")
+    inode = folder.stat().st_ino
+    assert prepare(str(folder), wipe=False) == str(folder)
+    assert (folder / "counter_1.db").exists()
+    prepare(str(folder), wipe=True)
+    assert folder.stat().st_ino == inode
+    assert list(folder.iterdir()) == []
 
 
 def test_it_keeps_scrapes_flat_as_restarts_accumulate(tmp_path: Path) -> None:

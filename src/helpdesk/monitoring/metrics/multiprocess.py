@@ -71,9 +71,14 @@ def prepare(path: str, wipe: bool) -> str:
     Wipe only when no process of the previous run can still write there (server start): stale
     files would otherwise add the last run's counts to this one's.
     """
-    if wipe and os.path.isdir(path):
-        shutil.rmtree(path)
     os.makedirs(path, exist_ok=True)
+    if wipe:
+        # Empty it rather than remove it: it may be a mount point (a tmpfs of its own).
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
     return path
 
 

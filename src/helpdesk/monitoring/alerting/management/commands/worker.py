@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -112,4 +113,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # What start-up loaded (Django, the app, the jobs) lives as long as the process: frozen,
+        # it is out of the garbage collector's sight. Each full collection walked all of it,
+        # which cost the history sample half its CPU (docs/benchmarks.md, "Metrics history").
+        gc.freeze()
         worker.run()

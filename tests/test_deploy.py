@@ -167,3 +167,12 @@ def test_it_passes_promtool(tmp_path: Path) -> None:
         [promtool, "check", "config", str(config)], capture_output=True, text=True, check=False
     )
     assert full.returncode == 0, full.stdout + full.stderr
+
+
+def test_it_ships_the_runbooks_the_console_shows() -> None:
+    """The package holds no docs/: the image copies the runbooks and points the console there."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    copied = re.search(r"^COPY docs/runbooks (\S+)$", dockerfile, re.M)
+    assert copied
+    assert f"CONSOLE_RUNBOOK_DIR={copied[1]}" in dockerfile
+    assert any((DEPLOY.parent / "docs" / "runbooks").glob("*.md"))

@@ -44,6 +44,14 @@ def test_it_stops_at_a_garbled_hop() -> None:
     assert resolve_client_ip(request, TRUSTED) == "10.0.0.1"
 
 
+def test_it_stops_at_a_hop_naming_no_host() -> None:
+    """0.0.0.0, :: and ::ffff:0.0.0.0 are no client: they end the walk like a garbled hop."""
+    for hop in ("0.0.0.0", "::", "::ffff:0:0"):  # noqa: S104 - header values, not binds
+        request = req("10.0.0.2", xff=f"1.2.3.4, {hop}, 10.0.0.1")
+        assert resolve_client_ip(request, TRUSTED) == "10.0.0.1", hop
+    assert resolve_client_ip(req("::"), []) == "0.0.0.0"  # noqa: S104 - the placeholder
+
+
 def test_it_returns_the_proxy_when_the_chain_is_all_trusted_or_empty() -> None:
     assert resolve_client_ip(req("10.0.0.2", xff=""), TRUSTED) == "10.0.0.2"
     assert resolve_client_ip(req("10.0.0.2", xff="10.1.1.1"), TRUSTED) == "10.1.1.1"

@@ -58,8 +58,9 @@ def _clean(value: str) -> str | None:
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    return str(address)
+        address = address.ipv4_mapped
+    # 0.0.0.0, :: and ::ffff:0.0.0.0 name no host: no better than a garbled hop.
+    return None if address.is_unspecified else str(address)
 
 
 @lru_cache(maxsize=4096)

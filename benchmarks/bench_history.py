@@ -134,8 +134,6 @@ def size(series: int, minutes: int) -> int:
             )
             return int(cursor.fetchone()[0])
 
-    # As `helpdesk worker` does before its loop: start-up objects out of the collector's sight.
-    gc.freeze()
     families = Families(series)
     clock = [1_800_000_000.0]
     sampler = Sampler(families, clock=lambda: clock[0], owner="bench-size")

@@ -37,7 +37,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid Authorization header.") from None
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        try:
+            # get(), not first(): the hash is unique, and first() would add an ORDER BY.
+            token = ApiToken.objects.select_related("user").get(key_hash=hash_token(raw))
+        except ApiToken.DoesNotExist:
+            token = None
         if token is None or token.expired or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         now = timezone.now()

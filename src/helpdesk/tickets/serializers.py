@@ -81,15 +81,19 @@ class TicketSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         ``Z`` for UTC) is the same; tests/test_tickets_queries.py compares it with DRF's own.
         """
         tz = timezone.get_current_timezone()
-        requester = instance.requester
-        assignee = instance.assignee
+        loaded = vars(instance)
+        if "requester_name" in loaded:  # the list's annotations (views.TicketViewSet)
+            requester_name, assignee_name = loaded["requester_name"], loaded["assignee_name"]
+        else:
+            requester_name = instance.requester.username
+            assignee_name = None if instance.assignee is None else instance.assignee.username
         return {
             "id": instance.pk,
             "organization": instance.organization_id,
             "requester": instance.requester_id,
-            "requester_name": requester.username,
+            "requester_name": requester_name,
             "assignee": instance.assignee_id,
-            "assignee_name": None if assignee is None else assignee.username,
+            "assignee_name": assignee_name,
             "subject": instance.subject,
             "description": instance.description,
             "status": instance.status,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from helpdesk.monitoring.alerting import delivery, services
 from helpdesk.monitoring.alerting.integrations.slack.transport import COLORS
@@ -233,3 +234,28 @@ def test_its_collector_reports_firing_alerts_and_the_outbox() -> None:
     assert 'helpdesk_alert_outbox_notifications{status="dead"} 0.0' in text
     assert "helpdesk_alert_channels_disabled 1.0" in text
     assert "helpdesk_alert_outbox_oldest_pending_age_seconds" in text
+
+
+def test_its_collector_reports_the_largest_worker_clock_offset() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from helpdesk.monitoring.alerting.collector import AlertingCollector
+    from helpdesk.monitoring.alerting.models import WorkerHeartbeat
+
+    now = timezone.now()
+    beats = {"ahead": (now, 3.0), "behind": (now - timedelta(hours=2), -7200.0)}
+    # A worker gone for an hour (by the database's clock) is not reported any more.
+    beats["gone"] = (now + timedelta(hours=1), 3 * 3600.0 + 9.0)
+    for worker_id, (beat_at, offset) in beats.items():
+        WorkerHeartbeat.objects.create(
+            worker_id=worker_id,
+            hostname="h",
+            pid=1,
+            started_at=beat_at,
+            beat_at=beat_at,
+            clock_offset_seconds=offset,
+        )
+    registry = CollectorRegistry()
+    registry.register(AlertingCollector())
+    text = generate_latest(registry).decode()
+    assert "helpdesk_worker_clock_offset_seconds -7200.0" in text

@@ -281,3 +281,50 @@ def test_it_alerts_about_the_database_while_it_is_down(
     assert [key for key, _ in received] == [key for *_, key in sorted(result["rows"])]
     assert received[0][1].startswith("[FIRING:critical] DatabaseDown")
     assert received[1][1].startswith("[RESOLVED:critical] DatabaseDown")
+
+
+def test_a_holding_rule_keeps_the_other_rules_as_they_are_while_it_is_bad(ops: Channel) -> None:
+    # ClockSkew's shape: while the clock is off, every other window is read at the wrong time.
+    clock_off, dependency, other = Flag(), Flag(), Flag()
+    clock = Clock()
+    rules = [
+        Rule("DependencyDown", "critical", dependency, "down", 0, 1),
+        Rule("OtherDown", "critical", other, "down", 0, 1),
+        Rule("ClockSkew", "warning", clock_off, "clock off", 60, 1, holds_others=True),
+    ]
+    evaluator = Evaluator(rules, DatabaseSink(), clock=clock)
+    dependency.bad = True
+    assert evaluator.evaluate()["fired"] == 1
+    clock_off.bad = True  # held at once, while ClockSkew is still pending
+    dependency.bad, other.bad = False, True
+    for _ in range(5):  # ClockSkew fires after its 60 s
+        clock.tick()
+        assert evaluator.evaluate().get("held") == 2
+    assert dict(Alert.objects.values_list("name", "status")) == {
+        "DependencyDown": "firing",  # not resolved by the held turns
+        "ClockSkew": "firing",
+    }
+    clock_off.bad = False
+    clock.tick()
+    counts = evaluator.evaluate()
+    assert "held" not in counts and counts["resolved"] == 2 and counts["fired"] == 1
+    assert dict(Alert.objects.values_list("name", "status")) == {
+        "DependencyDown": "resolved",
+        "ClockSkew": "resolved",
+        "OtherDown": "firing",
+    }
+
+
+@pytest.mark.django_db
+def test_it_measures_the_worker_clock_against_the_database() -> None:
+    import time
+
+    source = sources.clock_skew({"max_seconds": 30})
+    now = time.time()
+    (right,) = source.observe(now)
+    assert not right.bad and right.value is not None and abs(right.value) < 2
+    (ahead,) = source.observe(now + 7200)
+    assert ahead.bad and ahead.value is not None and 7198 < ahead.value < 7202
+    assert f"{ahead.value:+.0f} s off the database's" in ahead.annotations["description"]
+    (behind,) = source.observe(now - 40)
+    assert behind.bad

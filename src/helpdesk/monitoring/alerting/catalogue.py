@@ -96,6 +96,8 @@ class AlertDef:
     for_: str = "5m"
     thresholds: Mapping[str, float | str] = field(default_factory=dict)
     only: str = ""
+    # The embedded evaluator holds its other rules while this alert's condition holds.
+    holds_others: bool = False
 
     @property
     def runbook(self) -> str:
@@ -277,6 +279,7 @@ def embedded_rules(overrides: Mapping[str, Mapping[str, float]] | None = None) -
                     for_seconds=seconds(for_of(alert, signal, overrides)),
                     static_labels=labels,
                     runbook_url=alert.runbook,
+                    holds_others=alert.holds_others,
                 )
             )
     return rules
@@ -830,6 +833,27 @@ ALERTS: tuple[AlertDef, ...] = (
                 summary="Alert notifications wait in the outbox",
                 description="The oldest due notification has waited "
                 "{{ $value | humanizeDuration }}.",
+            ),
+        ),
+    ),
+    AlertDef(
+        name="ClockSkew",
+        severity="warning",
+        service="worker",
+        summary="A worker's clock is off the database's",
+        meaning="a worker's wall clock differs from the database's by more than {max_seconds} "
+        "s for 2 min",
+        group=("app", "helpdesk-app"),
+        thresholds={"max_seconds": 30},
+        for_="2m",
+        holds_others=True,
+        signals=(
+            Signal(
+                expr="max by (job) (abs(helpdesk_worker_clock_offset_seconds)) > {max_seconds}",
+                source="helpdesk.monitoring.alerting.sources.clock_skew",
+                description="A worker's clock is {{ $value | humanizeDuration }} off the "
+                "database's: the times it writes (alerts, deliveries, SLAs, the metrics "
+                "history) are off by as much.",
             ),
         ),
     ),

@@ -7,6 +7,8 @@
   has been waiting, retries included (a stuck worker or a failing channel shows here first).
 - ``helpdesk_alert_channels_disabled``: channels disabled by a permanent error or by hand.
 - ``helpdesk_worker_heartbeat_age_seconds``: seconds since any worker's last heartbeat.
+- ``helpdesk_worker_clock_offset_seconds``: the largest offset (by magnitude) of a worker's
+  wall clock from the database's, among the workers that beat in the last 10 minutes.
 
 Each is computed at scrape time with a handful of aggregate queries; when the database is
 down the collector yields nothing rather than failing the whole scrape.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.db import DatabaseError
 from django.db.models import Count
@@ -24,7 +27,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from helpdesk.lib import outages
-from helpdesk.monitoring.alerting.models import Alert, Channel, Notification, oldest_pending_age
+from helpdesk.monitoring.alerting.models import (
+    Alert,
+    Channel,
+    Notification,
+    WorkerHeartbeat,
+    oldest_pending_age,
+)
 from helpdesk.monitoring.alerting.worker import heartbeat_age
 
 logger = logging.getLogger(__name__)
@@ -75,4 +84,20 @@ class AlertingCollector(Collector):
                 "helpdesk_worker_heartbeat_age_seconds",
                 "Seconds since any worker's last heartbeat.",
                 value=max(age, 0.0),
+            )
+        # A beat's time by the database's clock is its own minus its offset: a worker far
+        # behind is recent too.
+        beats = WorkerHeartbeat.objects.filter(clock_offset_seconds__isnull=False)
+        offsets: list[float] = [
+            offset
+            for beat_at, offset in beats.values_list("beat_at", "clock_offset_seconds")
+            if offset is not None
+            and beat_at - timedelta(seconds=offset) >= now - timedelta(minutes=10)
+        ]
+        if offsets:
+            yield GaugeMetricFamily(
+                "helpdesk_worker_clock_offset_seconds",
+                "A worker's wall clock minus the database's (the largest, by magnitude, of "
+                "the workers beating in the last 10 minutes).",
+                value=max(offsets, key=abs),
             )

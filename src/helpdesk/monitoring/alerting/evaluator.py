@@ -4,7 +4,9 @@ A ``Rule`` reads one ``Source``; each evaluation the source returns ``Observatio
 instance (a check, a resource…), each good or bad. Per instance the rule moves
 inactive → pending (bad, for less than ``for_seconds``) → firing → resolved, and resolving
 needs ``resolve_after`` consecutive good evaluations, so a flapping condition does not notify
-twice a minute. An instance a source stops reporting counts as good.
+twice a minute. An instance a source stops reporting counts as good. While a rule marked
+``holds_others`` reports a bad instance (ClockSkew), the other rules are not evaluated and
+keep their state.
 
 What firing and resolving do is the ``Sink``'s job: ``DatabaseSink`` writes alerts and their
 outbox rows (and spools to a file when the database itself is down); ``AlertmanagerSink``
@@ -60,6 +62,9 @@ class Rule:
     resolve_after: int | None = None
     static_labels: dict[str, str] = field(default_factory=dict)
     runbook_url: str = ""
+    # While this rule's source reports a bad instance, the other rules keep their state:
+    # ClockSkew, whose condition makes every other window wrong.
+    holds_others: bool = False
 
     def labels(self, observation: Observation) -> dict[str, str]:
         return {
@@ -242,7 +247,14 @@ class Evaluator:
             except DatabaseError:
                 logger.debug("cannot adopt firing alerts while the database is down")
         seen: set[str] = set()
-        for rule in self.rules:
+        held = False
+        # The holding rules first: they decide whether the others run this turn.
+        for rule in sorted(self.rules, key=lambda r: not r.holds_others):
+            if held and not rule.holds_others:
+                # Keep the rule's instances as they are, as below for a source that failed.
+                counts["held"] = counts.get("held", 0) + 1
+                seen.update(fp for fp, s in self._states.items() if s.rule is rule)
+                continue
             try:
                 observations = rule.source.observe(now)
             except Exception as error:
@@ -254,6 +266,7 @@ class Evaluator:
                 # Keep the rule's instances as they are: no data is not "all good".
                 seen.update(fp for fp, s in self._states.items() if s.rule is rule)
                 continue
+            held = held or (rule.holds_others and any(o.bad for o in observations))
             for observation in observations:
                 labels = rule.labels(observation)
                 fingerprint = services.fingerprint_of(labels)

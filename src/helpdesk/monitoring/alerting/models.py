@@ -237,6 +237,8 @@ class WorkerHeartbeat(models.Model):
     started_at = models.DateTimeField()
     beat_at = models.DateTimeField()
     jobs = models.JSONField(default=dict)
+    # The worker's wall clock minus the database's at the beat (ClockSkew).
+    clock_offset_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-beat_at"]

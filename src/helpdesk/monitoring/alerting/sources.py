@@ -11,6 +11,7 @@ the factories are at the end of each section.
   over the last 5 minutes of the ``http_server_request_duration_seconds`` histogram, asked of
   the query layer (``helpdesk.monitoring.history.query``: the embedded history or Prometheus).
 - ``DeliveryFailingSource`` / ``OutboxBacklogSource``: the notification outbox.
+- ``ClockSkewSource``: this worker's wall clock against the database's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from helpdesk.monitoring import system
 from helpdesk.monitoring.alerting.evaluator import Observation
+from helpdesk.monitoring.alerting.worker import clock_offset
 from helpdesk.monitoring.health.runner import readiness_statuses
 from helpdesk.monitoring.history import query
 from helpdesk.monitoring.probes import runner
@@ -383,3 +385,33 @@ class ProbeFailingSource:
 def probe_failing(values: Thresholds) -> ProbeFailingSource:
     """ProbeFailing (app): a probe failed ``failures`` times in a row."""
     return ProbeFailingSource(values["failures"])
+
+
+class ClockSkewSource:
+    """This worker's wall clock more than ``limit`` seconds off the database's.
+
+    The evaluator's ``now``, its windows and every time the worker writes follow that clock.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def observe(self, now: float) -> list[Observation]:
+        offset = clock_offset(now)
+        return [
+            Observation(
+                instance="worker",
+                bad=abs(offset) > self.limit,
+                annotations={
+                    "description": f"This worker's clock is {offset:+.0f} s off the "
+                    f"database's (threshold {self.limit:g} s): its rules are held, and the "
+                    "times it writes are off by as much."
+                },
+                value=offset,
+            )
+        ]
+
+
+def clock_skew(values: Thresholds) -> ClockSkewSource:
+    """ClockSkew: the worker's clock is off the database's."""
+    return ClockSkewSource(values["max_seconds"])

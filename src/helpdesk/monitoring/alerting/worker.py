@@ -18,11 +18,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from helpdesk.lib import outages
@@ -118,15 +118,22 @@ class Worker:
         logger.info("worker %s stopped", self.worker_id)
 
     def heartbeat(self) -> dict[str, Any]:
-        """Record that this worker is alive (cache and database); returns what was written."""
+        """Record that this worker is alive (cache and database), with its clock's offset from
+        the database's; returns what was written."""
         from helpdesk.monitoring.alerting.models import WorkerHeartbeat
 
+        offset = clock_offset()
         now = timezone.now()
         jobs = {
             job.name: {"runs": job.runs, "failures": job.failures, "last_error": job.last_error}
             for job in self.jobs
         }
-        beat = {"worker_id": self.worker_id, "beat_at": now.isoformat(), "jobs": jobs}
+        beat = {
+            "worker_id": self.worker_id,
+            "beat_at": now.isoformat(),
+            "clock_offset_seconds": offset,
+            "jobs": jobs,
+        }
         try:
             cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=3600)
         except Exception as error:
@@ -142,9 +149,27 @@ class Worker:
                 "started_at": self.started_at,
                 "beat_at": now,
                 "jobs": jobs,
+                "clock_offset_seconds": offset,
             },
         )
         return beat
+
+
+def clock_offset(now: float | None = None) -> float:
+    """Return this process's wall clock (``now``, default the current time) minus the
+    database's, in seconds.
+
+    The database is the one clock every process shares: the web servers write its times
+    next to the worker's. Read in one round trip, so the result is off by at most that
+    round trip (a millisecond here); SQLite gives whole seconds.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_TIMESTAMP")
+        (value,) = cursor.fetchone()
+    mine = time.time() if now is None else now
+    if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS" in UTC
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return mine - value.timestamp()
 
 
 def last_heartbeat(hostname: str | None = None) -> datetime | None:

@@ -30,6 +30,9 @@ class _Listener:
         self._sock: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._stopped = threading.Event()
+        # Held while a connection is taken in (listed, then handled) and while a subclass
+        # changes how connections are handled, so none slips between the two unlisted.
+        self._lock = threading.Lock()
 
     def start(self) -> Any:
         sock = socket.socket()
@@ -50,8 +53,9 @@ class _Listener:
                 conn, _ = self._sock.accept()
             except OSError:
                 continue
-            self._conns.append(conn)
-            self.handle(conn)
+            with self._lock:
+                self._conns.append(conn)
+                self.handle(conn)
 
     def handle(self, conn: socket.socket) -> None:
         """Keep the connection open and silent."""
@@ -148,17 +152,21 @@ class FaultProxy(Forwarder):
 
     def hang(self) -> None:
         """Accept connections and relay nothing any more."""
-        self.hung.set()
+        with self._lock:
+            self.hung.set()
 
     def repair(self) -> None:
         """Relay again (reopening the port after ``refuse()``)."""
-        if self.hung.is_set():
-            self.hung.clear()
-            for conn in [*self._held, *self._conns]:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            self._held.clear()
-            self._conns.clear()
+        with self._lock:
+            if self.hung.is_set():
+                # Every connection of before and during the hang is closed: one left open
+                # (a request swallowed, its pump gone) would time out a client much later.
+                self.hung.clear()
+                for conn in [*self._held, *self._conns]:
+                    with contextlib.suppress(OSError):
+                        conn.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+                self._held.clear()
+                self._conns.clear()
         if self._sock is None:
             self.start()

@@ -6,8 +6,10 @@
 - records ``http_server_request_duration_seconds`` {method, route template, status},
   ``http_server_response_body_size_bytes``, ``http_server_active_requests``,
   ``db_client_queries_per_request`` and (via ``timing.QueryTimer``) per-query database metrics;
-- sets ``X-Response-Time: 0.012s`` and W3C ``Server-Timing``
-  (``app;dur=…, db;dur=…;desc="N queries", cache;dur=…``, milliseconds);
+- sets ``X-Response-Time: 0.012s`` and, for a signed-in caller, W3C ``Server-Timing``
+  (``app;dur=…, db;dur=…;desc="N queries", cache;dur=…``, milliseconds). Anonymous callers
+  (the public status page, sign-in, the error-ingestion endpoints) do not get the breakdown:
+  a query count that differs with, say, whether a username exists would tell them so;
 - logs requests slower than SLOW_REQUEST_SECONDS at WARNING with route, method, status,
   duration, database time and query count (the request id comes with the log context).
 
@@ -141,11 +143,12 @@ class MetricsMiddleware:
 
         queries = timing.queries.total()
         response["X-Response-Time"] = f"{elapsed:.3f}s"
-        response["Server-Timing"] = (
-            f"app;dur={elapsed * 1000:.1f}, "
-            f'db;dur={timing.db_seconds * 1000:.1f};desc="{queries} queries", '
-            f"cache;dur={timing.cache_seconds * 1000:.1f}"
-        )
+        if request_context.user_id(request) is not None:
+            response["Server-Timing"] = (
+                f"app;dur={elapsed * 1000:.1f}, "
+                f'db;dur={timing.db_seconds * 1000:.1f};desc="{queries} queries", '
+                f"cache;dur={timing.cache_seconds * 1000:.1f}"
+            )
         if elapsed >= self.slow:
             self._log_slow(
                 method=method,

@@ -391,13 +391,15 @@ class ClockSkewSource:
     """This worker's wall clock more than ``limit`` seconds off the database's.
 
     The evaluator's ``now``, its windows and every time the worker writes follow that clock.
+    It is read here, not taken from ``now``: a test may drive the evaluator on a clock of
+    its own.
     """
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
 
     def observe(self, now: float) -> list[Observation]:
-        offset = clock_offset(now)
+        offset = clock_offset()
         return [
             Observation(
                 instance="worker",

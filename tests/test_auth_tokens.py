@@ -74,6 +74,29 @@ def test_it_refuses_expired_tokens_and_inactive_users(bob: Any) -> None:
     assert client.get("/api/v1/tickets/").status_code == 401
 
 
+def test_it_stamps_last_use_at_most_every_five_minutes_and_expires_on_the_second(
+    bob: Any,
+) -> None:
+    token, raw = ApiToken.issue(bob)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/tickets/").status_code == 200
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    assert client.get("/api/v1/tickets/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == first  # a read stays a read
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=6))
+    assert client.get("/api/v1/tickets/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None and token.last_used_at > first
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timedelta(seconds=30))
+    assert client.get("/api/v1/tickets/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now())
+    assert client.get("/api/v1/tickets/").status_code == 401
+
+
 @pytest.mark.parametrize("header", ["Bearer", "Bearer a b", "Bearer \xff"])
 def test_it_answers_401_for_malformed_authorization(header: str) -> None:
     client = APIClient()

@@ -54,14 +54,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid Authorization header.") from None
         now = timezone.now()
         adapt = connection.ops.adapt_datetimefield_value
-        found = list(
-            User.objects.raw(
-                _USER_BY_KEY_SQL,
-                [adapt(now), adapt(now - _LAST_USED_RESOLUTION), hash_token(raw)],
-            )
-        )
+        params = [adapt(now), adapt(now - _LAST_USED_RESOLUTION), hash_token(raw)]
+        user = next(iter(User.objects.raw(_USER_BY_KEY_SQL, params)), None)
         # The statement's extra columns are plain attributes of the user.
-        user, extra = (found[0], vars(found[0])) if found else (None, {})
+        extra = vars(user) if user is not None else {}
         if user is None or extra["token_expired"] or not user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         if extra["token_unused_lately"]:

@@ -96,7 +96,3 @@ class ApiToken(models.Model):
             expires_at=timezone.now() + timedelta(days=ttl) if ttl else None,
         )
         return token, raw
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= timezone.now()

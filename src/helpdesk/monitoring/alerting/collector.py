@@ -87,10 +87,11 @@ class AlertingCollector(Collector):
             )
         # A beat's time by the database's clock is its own minus its offset: a worker far
         # behind is recent too.
-        beats = WorkerHeartbeat.objects.filter(clock_offset_seconds__isnull=False)
         offsets: list[float] = [
             offset
-            for beat_at, offset in beats.values_list("beat_at", "clock_offset_seconds")
+            for beat_at, offset in WorkerHeartbeat.objects.values_list(
+                "beat_at", "clock_offset_seconds"
+            )
             if offset is not None
             and beat_at - timedelta(seconds=offset) >= now - timedelta(minutes=10)
         ]

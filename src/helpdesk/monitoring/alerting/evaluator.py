@@ -207,7 +207,8 @@ class Evaluator:
     def __init__(
         self, rules: list[Rule], sink: Sink, clock: Callable[[], float] = time.time
     ) -> None:
-        self.rules = rules
+        # The holding rules first: they decide whether the others run in a turn.
+        self.rules = sorted(rules, key=lambda r: not r.holds_others)
         self.sink = sink
         self.clock = clock
         self._states: dict[str, _State] = {}
@@ -248,8 +249,7 @@ class Evaluator:
                 logger.debug("cannot adopt firing alerts while the database is down")
         seen: set[str] = set()
         held = False
-        # The holding rules first: they decide whether the others run this turn.
-        for rule in sorted(self.rules, key=lambda r: not r.holds_others):
+        for rule in self.rules:
             if held and not rule.holds_others:
                 # Keep the rule's instances as they are, as below for a source that failed.
                 counts["held"] = counts.get("held", 0) + 1

@@ -128,12 +128,7 @@ class Worker:
             job.name: {"runs": job.runs, "failures": job.failures, "last_error": job.last_error}
             for job in self.jobs
         }
-        beat = {
-            "worker_id": self.worker_id,
-            "beat_at": now.isoformat(),
-            "clock_offset_seconds": offset,
-            "jobs": jobs,
-        }
+        beat = {"worker_id": self.worker_id, "beat_at": now.isoformat(), "jobs": jobs}
         try:
             cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=3600)
         except Exception as error:
@@ -155,9 +150,8 @@ class Worker:
         return beat
 
 
-def clock_offset(now: float | None = None) -> float:
-    """Return this process's wall clock (``now``, default the current time) minus the
-    database's, in seconds.
+def clock_offset() -> float:
+    """Return this process's wall clock minus the database's, in seconds.
 
     The database is the one clock every process shares: the web servers write its times
     next to the worker's. Read in one round trip, so the result is off by at most that
@@ -166,10 +160,9 @@ def clock_offset(now: float | None = None) -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT CURRENT_TIMESTAMP")
         (value,) = cursor.fetchone()
-    mine = time.time() if now is None else now
     if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS" in UTC
         value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return mine - value.timestamp()
+    return time.time() - value.timestamp()
 
 
 def last_heartbeat(hostname: str | None = None) -> datetime | None:

@@ -19,6 +19,7 @@ Run: .venv/bin/python benchmarks/bench_metrics.py [--quick]
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import statistics
@@ -74,7 +75,7 @@ def work_as_a_worker(route_labels: list[str]) -> None:
     for route in route_labels:
         for method, status in COMBINATIONS if not route.startswith("admin/") else [("GET", "200")]:
             i.REQUEST_DURATION.labels(method, route, status).observe(0.02)
-            i.RESPONSE_SIZE.labels(method, route).observe(1_500)
+            i.RESPONSE_SIZE.labels(method).observe(1_500)
     i.DB_DURATION.labels("default").observe(0.001)
     i.DB_QUERIES_PER_REQUEST.labels("default").observe(5)
     i.CACHE_HITS.labels("default").inc()
@@ -142,6 +143,10 @@ def main() -> int:
     piled_first, piled, piled_cpu = timed(theirs, 3)
     for pid in dead:
         worker_exited(pid, folder)
+    # As a gunicorn worker does once the app is loaded (gunicorn_conf.post_worker_init): the
+    # start-up objects out of the garbage collector's sight.
+    gc.collect()
+    gc.freeze()
     kept = len(list(Path(folder).glob("*.db")))
     first, median, cpu = timed(ours)
     print(

@@ -3,6 +3,7 @@ and a real gunicorn with two workers whose scraped totals are the sum of the req
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -147,6 +148,23 @@ def test_it_adds_the_archive_to_live_workers_series(tmp_path: Path) -> None:
     assert sorted(text.splitlines()) == expected
     assert 'jobs_total{kind="a",note="quote' in text
     assert text.count("# TYPE jobs_total counter") == 1
+
+
+def test_it_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    _writers(tmp_path, [3])
+    assert gc.isenabled()
+    _ours(tmp_path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _ours(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    (tmp_path / "archive.json").write_text("not json")  # a read that raises
+    with pytest.raises(ValueError):
+        _ours(tmp_path)
+    assert gc.isenabled()
 
 
 def test_it_drops_live_gauges_of_a_dead_worker(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ class MetricsMiddleware:
             exemplars.record(labels, elapsed, trace_id, self.multiprocess_path)
         size = _body_size(response)
         if size is not None:
-            RESPONSE_SIZE.labels(method, route).observe(size)
+            RESPONSE_SIZE.labels(method).observe(size)
         for alias in {"default", *timing.queries}:
             DB_QUERIES_PER_REQUEST.labels(alias).observe(timing.queries[alias])
 

@@ -32,6 +32,7 @@ the library, which picks its value store (files or memory) at import from PROMET
 from __future__ import annotations
 
 import fcntl
+import gc
 import glob
 import json
 import logging
@@ -178,12 +179,26 @@ class MultiProcessReader:
 
     def collect(self) -> Iterator[Metric]:
         """Yield the merged families of the live workers' files and the archive."""
+        # A read builds a few objects per series (about 20 000 at 3 500 series), all alive
+        # until it ends: collections they trigger meanwhile find no garbage, and a full one
+        # walks every one of them. Pausing the collector saved about 10 % of a scrape
+        # (docs/benchmarks.md, "Scrape time").
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            families = self._merged()
+        finally:
+            if was_enabled:
+                gc.enable()
+        return iter(families)
+
+    def _merged(self) -> list[Metric]:
         from prometheus_client.metrics_core import Metric
         from prometheus_client.multiprocess import MultiProcessCollector
 
         with _locked(self.path, exclusive=False):
             files = glob.glob(os.path.join(self.path, "*.db"))
-            live = MultiProcessCollector.merge(files, accumulate=True)
+            live = list(MultiProcessCollector.merge(files, accumulate=True))
             archive = _cached_archive(self.path)
         for family in live:
             archived = archive.get(family.name)
@@ -196,13 +211,13 @@ class MultiProcessReader:
                         sample if old is None else old._replace(value=old.value + sample.value)
                     )
                 family.samples = list(samples.values())
-            yield family
         names = {family.name for family in live}
         for name, (meta, samples) in archive.items():
             if name not in names:
                 metric = Metric(meta.name, meta.documentation, meta.type)
                 metric.samples = list(samples.values())
-                yield metric
+                live.append(metric)
+        return live
 
 
 def compact(path: str, pids: Iterable[int]) -> int:

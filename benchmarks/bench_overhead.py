@@ -12,7 +12,9 @@ one Redis, differing only in monitoring (benchmarks/overhead_settings.py):
 
 Two requests, each with a bearer token: the ticket list (a page of the organization's 20
 tickets) and one ticket's detail. wrk drives one server and one request at a time for
---seconds, with as many connections as a server has threads in all; the servers take turns
+--seconds, with as many connections as a server has threads in all, each closed and reopened
+every 25th request (recycle.lua: else one worker may keep too few connections for its threads
+and idle for a whole run); the servers take turns
 within a round, in an order rotated each round, so the load of the shared machine changes
 alike for all three. Reported per request: the median over rounds of throughput, p99 latency
 and the workers' CPU time per request (from /proc; the steadiest of the three on a shared
@@ -150,6 +152,8 @@ def wrk(url: str, token: str, seconds: float, connections: int) -> tuple[float, 
             f"-c{connections}",
             f"-d{seconds:g}s",
             "--latency",
+            "-s",
+            str(HERE / "recycle.lua"),
             "-H",
             f"Authorization: Bearer {token}",
             "-H",

@@ -26,7 +26,7 @@ from helpdesk.monitoring.logging.formatters import (
     ECSFormatter,
     escape_control,
 )
-from helpdesk.monitoring.logging.redaction import Redactor
+from helpdesk.lib.redaction import Redactor
 from tests.conftest import client_for
 from tests.logging_urls import DSN
 

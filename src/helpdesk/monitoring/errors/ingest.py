@@ -39,7 +39,7 @@ from helpdesk.monitoring.errors.models import (
 )
 from helpdesk.monitoring.errors.stacks import parse_stack
 from helpdesk.monitoring.errors.writer import Outcome, Pending
-from helpdesk.monitoring.logging.redaction import SECRET_ENV_VARS, Redactor
+from helpdesk.lib.redaction import SECRET_ENV_VARS, Redactor
 from helpdesk.monitoring.metrics.middleware import page_route
 
 logger = logging.getLogger(__name__)

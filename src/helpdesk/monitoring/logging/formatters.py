@@ -19,7 +19,7 @@ from typing import Any
 
 import ecs_logging
 
-from helpdesk.monitoring.logging.redaction import Redactor
+from helpdesk.lib.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ subscriber with ``callback(action, **fields)``. ``action`` is an OWASP Logging V
 (``ACTIONS``). The cleaning is the one place that keeps secrets out of every consumer:
 
 - a field whose name names a secret (password, token, session, cookie, authorization, csrf…,
-  see ``helpdesk.monitoring.logging.redaction.is_sensitive_key``) is dropped;
+  see ``helpdesk.lib.redaction.is_sensitive_key``) is dropped;
 - ``username`` is replaced by ``username_hash``, a keyed hash (HMAC-SHA256 with SECRET_KEY),
   so failed-login names can be correlated without being kept in plain text;
 - values are scalars, strings capped at ``MAX_FIELD_CHARS``.
@@ -26,7 +26,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 
 from helpdesk.lib import outages
-from helpdesk.monitoring.logging.redaction import is_sensitive_key
+from helpdesk.lib.redaction import is_sensitive_key
 from helpdesk.monitoring.security.metrics import SECURITY_EVENTS
 from helpdesk.monitoring.security.usernames import hash_username
 

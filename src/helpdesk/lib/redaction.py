@@ -1,5 +1,8 @@
 """Remove secrets from log events and bound their size (OWASP Logging Cheat Sheet).
 
+One definition for every package that writes what it was sent: the log formatters, error
+ingestion (``helpdesk.monitoring.errors``) and security events.
+
 ``Redactor`` returns cleaned copies: a value whose dotted key names a secret is ``[REDACTED]``;
 every string is scanned for secrets by pattern (``hdk_`` tokens, ``Bearer``/``Basic``
 credentials, user:password in URLs, ``name=value`` and ``name: value`` with a secret name, the

@@ -20,13 +20,13 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from helpdesk.accounts.models import Membership
+from helpdesk.lib.redaction import Redactor
 from helpdesk.monitoring.logging.config import build_logging_config
 from helpdesk.monitoring.logging.formatters import (
     ConsoleFormatter,
     ECSFormatter,
     escape_control,
 )
-from helpdesk.lib.redaction import Redactor
 from tests.conftest import client_for
 from tests.logging_urls import DSN
 

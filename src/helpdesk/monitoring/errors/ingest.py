@@ -31,6 +31,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from helpdesk.lib.redaction import SECRET_ENV_VARS, Redactor
 from helpdesk.monitoring.errors import grouping, sourcemaps, writer
 from helpdesk.monitoring.errors.envelope import IngestError
 from helpdesk.monitoring.errors.models import (
@@ -39,7 +40,6 @@ from helpdesk.monitoring.errors.models import (
 )
 from helpdesk.monitoring.errors.stacks import parse_stack
 from helpdesk.monitoring.errors.writer import Outcome, Pending
-from helpdesk.lib.redaction import SECRET_ENV_VARS, Redactor
 from helpdesk.monitoring.metrics.middleware import page_route
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from helpdesk.monitoring.metrics.multiprocess import (
 )
 from tests.engines import prometheus
 from tests.services import free_port, require_binary
-from tests.web_server import gunicorn_server
+from tests.web_server import gunicorn_server, server_env
 
 # Values are multiples of 1/4 so that sums are exact whatever the order of additions: compacted
 # and uncompacted folders must then render the very same bytes.
@@ -191,6 +191,26 @@ def test_it_empties_the_folder_at_server_start_but_keeps_it(tmp_path: Path) -> N
     prepare(str(folder), wipe=True)
     assert folder.stat().st_ino == inode
     assert list(folder.iterdir()) == []
+
+
+def test_it_archives_a_one_off_commands_files_when_it_exits(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    env = server_env(tmp_path / "data", PROMETHEUS_MULTIPROC_DIR=str(folder))
+    script = (
+        "import os; from helpdesk.monitoring.metrics.instruments import CACHE_HITS;"
+        "CACHE_HITS.labels('one-off').inc(3); print(os.getpid())"
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "helpdesk"), "shell", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = done.stdout.split()[-1]
+    assert not list(folder.glob(f"*_{pid}.db"))  # counters archived, live gauges dropped
+    text = _ours(folder)
+    assert 'helpdesk_cache_hits_total{cache_alias="one-off"} 3.0' in text
 
 
 def test_it_keeps_scrapes_flat_as_restarts_accumulate(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Django's manage.py machinery, e.g. ``helpdesk migrate`` or ``helpdesk createsupe
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -116,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     # fails on one that does not exist: make it (start and serve also empty it).
     if os.environ.get(multiprocess.ENV):
         multiprocess.prepare(os.environ[multiprocess.ENV], wipe=False)
+        # A command run beside the server (migrate, the worker, a shell) writes its files
+        # into the folder the web workers share: at exit they go into the archive, as a
+        # dead web worker's do, instead of lying there until the next server start. (start
+        # and serve exec another program, which skips this.)
+        atexit.register(multiprocess.worker_exited, os.getpid())
     if command == "start":
         return start()
     if command == "serve":

@@ -21,7 +21,7 @@ from django.test import Client, override_settings
 from helpdesk.monitoring.errors.models import ErrorEvent, ErrorIssue
 from helpdesk.monitoring.errors.server import PLATFORM_SLUG
 from tests.services import free_port, wait_until
-from tests.web_server import migrate, serve, server_env
+from tests.web_server import helpdesk, migrate, serve, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,14 +83,7 @@ def test_the_real_sentry_sdk_reports_to_a_running_server(tmp_path: Path) -> None
     migrate(env)
     port = free_port(23500, 23999)
     base = f"http://127.0.0.1:{port}"
-    dsn = subprocess.run(
-        [str(Path(sys.executable).parent / "helpdesk"), "errors-project", "--base-url", base],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.strip()
+    dsn = helpdesk(env, "errors-project", "--base-url", base, timeout=120).strip()
     assert dsn.startswith("http://") and dsn.endswith(f"@127.0.0.1:{port}/1")
     script = textwrap.dedent(
         """

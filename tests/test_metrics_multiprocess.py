@@ -29,7 +29,7 @@ from helpdesk.monitoring.metrics.multiprocess import (
 )
 from tests.engines import prometheus
 from tests.services import free_port, require_binary
-from tests.web_server import gunicorn_server, server_env
+from tests.web_server import gunicorn_server, helpdesk, server_env
 
 # Values are multiples of 1/4 so that sums are exact whatever the order of additions: compacted
 # and uncompacted folders must then render the very same bytes.
@@ -200,14 +200,7 @@ def test_it_archives_a_one_off_commands_files_when_it_exits(tmp_path: Path) -> N
         "import os; from helpdesk.monitoring.metrics.instruments import CACHE_HITS;"
         "CACHE_HITS.labels('one-off').inc(3); print(os.getpid())"
     )
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "helpdesk"), "shell", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    pid = done.stdout.split()[-1]
+    pid = helpdesk(env, "shell", "-c", script).split()[-1]
     assert not list(folder.glob(f"*_{pid}.db"))  # counters archived, live gauges dropped
     text = _ours(folder)
     assert 'helpdesk_cache_hits_total{cache_alias="one-off"} 3.0' in text

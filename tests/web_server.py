@@ -56,15 +56,21 @@ def server_env(data: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    """Create the database the servers started with ``env`` will use."""
-    subprocess.run(
-        [str(_BIN / "helpdesk"), "migrate", "-v0"],
+def helpdesk(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    """Run ``helpdesk <args>`` with ``env``; return its stdout (raise if it fails)."""
+    return subprocess.run(
+        [str(_BIN / "helpdesk"), *args],
         env=env,
         check=True,
         capture_output=True,
-        timeout=180,
-    )
+        text=True,
+        timeout=timeout,
+    ).stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Create the database the servers started with ``env`` will use."""
+    helpdesk(env, "migrate", "-v0")
 
 
 @contextmanager

@@ -12,7 +12,9 @@ its own process. Measured side by side:
     the whole middleware stack (1-minute windows, laid on one grid, rendered by DRF);
   - sampling: worker CPU (process time, so PostgreSQL's own CPU is not in it) per 15 s sample
     at 5 000 series, mean and worst (the sample that writes a minute), next to reading the
-    registry alone;
+    registry alone; and the same for the product's own instruments as a busy server leaves
+    them (benchmarks/busy_server.py, the series bench_metrics.py scrapes), read from their
+    multiprocess files with the scrape-time collectors, as ``helpdesk worker`` reads them;
   - size: bytes the history grows per day at 1 000 series when every series changes every
     minute (the worst case; an idle counter writes nothing).
 """
@@ -102,6 +104,59 @@ def sampling(series: int, samples: int) -> dict[str, float]:
         families()
         reads.append((time.process_time() - started) * 1000)
     return {
+        "mean": statistics.mean(costs),
+        "worst": max(costs),
+        "read": statistics.mean(reads),
+    }
+
+
+def app_sampling(samples: int) -> dict[str, float]:
+    """Sample the product's own instruments as a busy server leaves them (busy_server.py).
+
+    The folder holds what bench_metrics.py scrapes: 100 restarted workers compacted into the
+    archive and the live workers' files; this process records every route again before each
+    sample, so every value moves. The sampler reads what /metrics serves (``app_families``:
+    the folder and the scrape-time collectors), as ``helpdesk worker`` does.
+    """
+    from busy_server import RESTARTS, record_everything, routes, start_worker
+
+    from helpdesk.gunicorn_conf import workers
+    from helpdesk.monitoring.history.models import Point, SamplerState, Series
+    from helpdesk.monitoring.history.sampler import Sampler, app_families
+    from helpdesk.monitoring.metrics.multiprocess import worker_exited
+
+    # The PostgreSQL database outlives the other child, whose sampler still holds the lease.
+    Point.objects.all().delete()
+    Series.objects.all().delete()
+    SamplerState.objects.all().delete()
+    labels = routes()
+    dead = [start_worker(labels) for _ in range(RESTARTS)]
+    for _ in range(workers - 1):  # this process is the last live worker
+        start_worker(labels)
+    for pid in dead:
+        worker_exited(pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    gc.collect()
+    gc.freeze()
+    clock = [1_800_000_000.0]
+    sampler = Sampler(clock=lambda: clock[0], owner="bench-app")
+    for _ in range(3):
+        record_everything(labels)
+        sampler.sample()
+        clock[0] += 60
+    costs, reads = [], []
+    for _ in range(samples):
+        record_everything(labels)
+        clock[0] += 15
+        started = time.process_time()
+        if not sampler.sample()["sampled"]:
+            raise SystemExit("the sampler did not sample")
+        costs.append((time.process_time() - started) * 1000)
+        started = time.process_time()
+        families = app_families()
+        reads.append((time.process_time() - started) * 1000)
+    series = sum(len(family.samples) for family in families)
+    return {
+        "series": series,
         "mean": statistics.mean(costs),
         "worst": max(costs),
         "read": statistics.mean(reads),
@@ -242,6 +297,15 @@ def child(url: str, rounds: int) -> None:
         print(json.dumps(result))
 
 
+def app_child(url: str) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        # Multiprocess mode, as under gunicorn: set before anything imports prometheus_client.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(data, "metrics")
+        os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        _setup(url or f"sqlite:///{data}/bench.sqlite3", data)
+        print(json.dumps(app_sampling(40)))
+
+
 def _postgres(url: str, create: bool) -> bool:
     import psycopg
 
@@ -263,9 +327,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--app-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child(args.child, args.rounds)
+        return 0
+    if args.app_child is not None:
+        app_child(args.app_child)
         return 0
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     runs = [("SQLite", "")]
@@ -301,6 +369,19 @@ def main() -> int:
             print(
                 f"  size at 1 000 series, all changing every minute: "
                 f"{result['size_per_day'] / 1e6:.0f} MB per day"
+            )
+            output = subprocess.run(
+                [sys.executable, __file__, "--app-child", target],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ).stdout
+            a = json.loads(output.strip().splitlines()[-1])
+            print(
+                f"  sampling the app's own files, a busy server ({a['series']} series): "
+                f"{a['mean']:.1f} ms CPU per 15 s sample on average, worst {a['worst']:.1f} ms "
+                f"(reading them alone {a['read']:.1f} ms)"
             )
     finally:
         if len(runs) > 1:

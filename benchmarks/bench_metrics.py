@@ -1,11 +1,8 @@
 """Benchmark the /metrics scrape of a multi-worker server after 100 worker restarts.
 
 The workers are real: forked processes that record, through the product's own instruments
-(helpdesk.monitoring.metrics.instruments) in prometheus_client's multiprocess mode, the series a
-busy server accumulates: every API, health and metrics route of the product's URL configuration
-with each of the (method, status) combinations in COMBINATIONS, the admin's one route label
-(GET 200),
-and the database and cache series. RESTARTS workers exit one after the other and are handled as
+in prometheus_client's multiprocess mode, the series a busy server accumulates
+(benchmarks/busy_server.py). RESTARTS workers exit one after the other and are handled as
 gunicorn's ``child_exit`` hook does (``multiprocess.worker_exited``: live gauges dropped,
 counters compacted into the archive); as many workers as gunicorn's configuration starts by
 default (helpdesk.gunicorn_conf.workers) stay. The scrape is timed as /metrics does it:
@@ -31,10 +28,6 @@ from pathlib import Path
 
 QUICK = "--quick" in sys.argv
 SCRAPES = 5 if QUICK else 15
-RESTARTS = 100
-# (method, status) recorded per route: a page, an unauthenticated call, a missing object, a
-# rejected write.
-COMBINATIONS = (("GET", "200"), ("GET", "401"), ("GET", "404"), ("POST", "400"))
 
 _tmp = tempfile.mkdtemp(prefix="bench-metrics-")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _tmp  # before anything imports prometheus_client
@@ -43,55 +36,6 @@ os.environ["DATABASE_URL"] = f"sqlite:///{_tmp}/bench.sqlite3"
 os.environ.pop("REDIS_URL", None)
 os.environ["HELPDESK_ENV"] = "test"
 os.environ["DJANGO_SETTINGS_MODULE"] = "helpdesk.settings"
-
-
-def routes() -> list[str]:
-    """Return the route label of every URL pattern of the product."""
-    from django.urls import URLPattern, URLResolver, get_resolver
-
-    from helpdesk.monitoring.metrics.instruments import ADMIN_ROUTE
-    from helpdesk.monitoring.metrics.middleware import route_template
-
-    found: list[str] = []
-
-    def walk(resolver: URLResolver, prefix: str) -> None:
-        for pattern in resolver.url_patterns:
-            if isinstance(pattern, URLResolver) and pattern.app_name == "admin":
-                found.append(ADMIN_ROUTE)  # the middleware's one label for every admin page
-            elif isinstance(pattern, URLResolver):
-                walk(pattern, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                found.append(route_template(prefix + str(pattern.pattern)))
-
-    walk(get_resolver(), "")
-    return sorted(set(found))
-
-
-def work_as_a_worker(route_labels: list[str]) -> None:
-    """Record what a worker that served every route records (runs in a forked child)."""
-    from helpdesk.monitoring.metrics import instruments as i
-
-    i.ACTIVE_REQUESTS.inc()
-    for route in route_labels:
-        for method, status in COMBINATIONS if not route.startswith("admin/") else [("GET", "200")]:
-            i.REQUEST_DURATION.labels(method, route, status).observe(0.02)
-            i.RESPONSE_SIZE.labels(method).observe(1_500)
-    i.DB_DURATION.labels("default").observe(0.001)
-    i.DB_QUERIES_PER_REQUEST.labels("default").observe(5)
-    i.CACHE_HITS.labels("default").inc()
-    i.CACHE_MISSES.labels("default").inc()
-    i.ACTIVE_REQUESTS.dec()
-
-
-def start_worker(route_labels: list[str]) -> int:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            work_as_a_worker(route_labels)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
 
 
 def timed(work: Callable[[], bytes], scrapes: int = SCRAPES) -> tuple[float, float, float]:
@@ -115,6 +59,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from busy_server import RESTARTS, routes, start_worker
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 

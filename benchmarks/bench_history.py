@@ -323,6 +323,14 @@ def _postgres(url: str, create: bool) -> bool:
     return True
 
 
+def _run_child(*args: str) -> dict[str, Any]:
+    """Run this script with ``args`` in a process of its own; return the JSON it printed."""
+    output = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
@@ -341,14 +349,7 @@ def main() -> int:
         runs.append(("PostgreSQL", url))
     try:
         for label, target in runs:
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", target, "--rounds", str(args.rounds)],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            ).stdout
-            result = json.loads(output.strip().splitlines()[-1])
+            result = _run_child("--child", target, "--rounds", str(args.rounds))
             c, s = result["chart"], result["sampling"]
             print(f"{label}")
             print(
@@ -370,14 +371,7 @@ def main() -> int:
                 f"  size at 1 000 series, all changing every minute: "
                 f"{result['size_per_day'] / 1e6:.0f} MB per day"
             )
-            output = subprocess.run(
-                [sys.executable, __file__, "--app-child", target],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            ).stdout
-            a = json.loads(output.strip().splitlines()[-1])
+            a = _run_child("--app-child", target)
             print(
                 f"  sampling the app's own files, a busy server ({a['series']} series): "
                 f"{a['mean']:.1f} ms CPU per 15 s sample on average, worst {a['worst']:.1f} ms "

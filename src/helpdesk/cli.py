@@ -117,11 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     # fails on one that does not exist: make it (start and serve also empty it).
     if os.environ.get(multiprocess.ENV):
         multiprocess.prepare(os.environ[multiprocess.ENV], wipe=False)
-        # A command run beside the server (migrate, the worker, a shell) writes its files
-        # into the folder the web workers share: at exit they go into the archive, as a
-        # dead web worker's do, instead of lying there until the next server start. (start
-        # and serve exec another program, which skips this.)
-        atexit.register(multiprocess.worker_exited, os.getpid())
     if command == "start":
         return start()
     if command == "serve":
@@ -132,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         return healthcheck(argv[2:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     from django.core.management import execute_from_command_line
+
+    if os.environ.get(multiprocess.ENV):
+        # A command run beside the server (migrate, the worker, a shell) writes its files into
+        # the folder the web workers share: at exit they go into the archive, as a dead web
+        # worker's do, instead of lying there until the next server start.
+        atexit.register(multiprocess.worker_exited, os.getpid())
 
     # Commands are spelled with dashes (`helpdesk db-stats`); their modules use underscores.
     name = command if command.startswith("-") else command.replace("-", "_")

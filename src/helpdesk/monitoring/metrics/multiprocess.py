@@ -181,7 +181,7 @@ class MultiProcessReader:
         """Yield the merged families of the live workers' files and the archive."""
         # A read builds a few objects per series (about 20 000 at 3 500 series), all alive
         # until it ends: collections they trigger meanwhile find no garbage, and a full one
-        # walks every one of them. Pausing the collector saved about 10 % of a scrape
+        # walks every one of them. Pausing the collector made a scrape 5-10 % cheaper
         # (docs/benchmarks.md, "Scrape time").
         was_enabled = gc.isenabled()
         gc.disable()

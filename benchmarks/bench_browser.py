@@ -19,7 +19,8 @@ size of the browser SDK against the official Sentry browser SDK.
 
 Run: .venv/bin/python benchmarks/bench_browser.py [--quick] [--duration S] [--rounds N]
      [--connections 2,8]
-(DATABASE_URL / REDIS_URL override the defaults below; make frontend first.)
+(make frontend first. Without DATABASE_URL the PostgreSQL database DEFAULT_DB is created for the
+run and dropped; REDIS_URL overrides DEFAULT_REDIS.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from loadgen import wrk  # noqa: E402
+from loadgen import scratch_database, wrk  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from tests.web_server import migrate, serve, server_env  # noqa: E402
 
@@ -114,10 +115,19 @@ def measure(url: str, script: Path, duration: int, connections: int, master: int
 
 
 def ingestion(args: argparse.Namespace) -> None:
+    if os.environ.get("DATABASE_URL"):
+        measure_ingestion(args, os.environ["DATABASE_URL"])
+    else:  # a scratch database of its own
+        with scratch_database(DEFAULT_DB):
+            measure_ingestion(args, DEFAULT_DB)
+
+
+def measure_ingestion(args: argparse.Namespace, database: str) -> None:
+    """Run the ingestion rounds against a server on ``database`` and print the table."""
     data = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     env = server_env(
         data,
-        DATABASE_URL=os.environ.get("DATABASE_URL") or DEFAULT_DB,
+        DATABASE_URL=database,
         REDIS_URL=os.environ.get("REDIS_URL") or DEFAULT_REDIS,
         LOG_LEVEL="WARNING",
         WEB_CONCURRENCY="2",

@@ -50,15 +50,14 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import cpu_seconds  # noqa: E402
+from loadgen import cpu_seconds, scratch_database  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from tests.web_server import serve  # noqa: E402
 
@@ -87,29 +86,14 @@ def server_env(mode: str, data: Path, database: str, redis: str) -> dict[str, st
             "PYTHONPATH": os.pathsep.join(
                 [
                     str(HERE),
-                    BASELINE_SRC if mode.endswith("@baseline") else str(HERE.parent / "src"),
+                    (BASELINE_SRC or "")
+                    if mode.endswith("@baseline")
+                    else str(HERE.parent / "src"),
                 ]
             ),
         }
     )
     return env
-
-
-@contextmanager
-def database(url: str) -> Iterator[None]:
-    """Create the scratch database for the run and drop it afterwards."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(env: dict[str, str]) -> tuple[str, int]:
@@ -255,7 +239,7 @@ def main() -> int:
     from helpdesk.gunicorn_conf import threads, workers
 
     connections = workers * threads
-    with database(url), ExitStack() as stack:
+    with scratch_database(url), ExitStack() as stack:
         token, ticket = seed(envs["full"])
         servers = {}
         for mode in MODES:

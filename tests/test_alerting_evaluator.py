@@ -4,6 +4,7 @@ database-down path (direct delivery, spool, reconcile)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -86,6 +87,30 @@ def test_it_does_not_fire_when_the_condition_clears_while_pending(ops: Channel) 
     clock.tick()
     evaluator.evaluate()  # pending again from now
     assert Alert.objects.count() == 0
+
+
+def test_it_measures_for_on_its_timer_not_on_a_wall_clock_that_steps(ops: Channel) -> None:
+    # The worker's wall clock set 2 h ahead, then back: an evaluation that read it just before
+    # it was set back found the rule pending for 2 h and fired it at once.
+    flag, wall, timer = Flag(), Clock(), Clock()
+    rule = Rule("DependencyDown", "critical", flag, "down", 30, 2)
+    evaluator = Evaluator([rule], DatabaseSink(), clock=wall, timer=timer)
+    flag.bad = True
+    evaluator.evaluate()
+    wall.tick(7200)
+    timer.tick(5)
+    evaluator.evaluate()
+    assert Alert.objects.count() == 0  # pending 5 s by the timer, whatever the wall clock says
+    wall.tick(-7200)
+    timer.tick(30)
+    assert evaluator.evaluate()["fired"] == 1
+    assert Alert.objects.get().starts_at.timestamp() == 1_767_600_000.0  # the wall time it began
+
+
+def test_it_times_pending_rules_on_the_monotonic_clock_by_default() -> None:
+    assert Evaluator([], DatabaseSink()).timer is time.monotonic
+    clock = Clock()
+    assert Evaluator([], DatabaseSink(), clock=clock).timer is clock
 
 
 def test_it_does_not_flap(ops: Channel) -> None:

@@ -86,6 +86,7 @@ class _State:
     rule: Rule
     labels: dict[str, str]
     pending_since: float | None = None
+    pending_timer: float = 0.0  # the evaluator's timer when it went pending
     firing_since: float | None = None
     good: int = 0
     annotations: dict[str, str] = field(default_factory=dict)
@@ -205,12 +206,25 @@ class Evaluator:
     """Evaluate rules and drive their instances through pending/firing/resolved."""
 
     def __init__(
-        self, rules: list[Rule], sink: Sink, clock: Callable[[], float] = time.time
+        self,
+        rules: list[Rule],
+        sink: Sink,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` is the wall clock the sources read and alerts are stamped with; ``timer``
+        measures how long an instance has been pending against its rule's ``for``. It is
+        ``time.monotonic`` by default, which a step of the wall clock does not move (else an
+        evaluation that read the clock just before it was set back 2 h would find every
+        pending rule pending for 2 h); with a ``clock`` of its own and no ``timer``, that clock.
+        """
         # The holding rules first: they decide whether the others run in a turn.
         self.rules = sorted(rules, key=lambda r: not r.holds_others)
         self.sink = sink
         self.clock = clock
+        if timer is None:
+            timer = time.monotonic if clock is time.time else clock
+        self.timer = timer
         self._states: dict[str, _State] = {}
 
     def states(self) -> dict[str, str]:
@@ -240,7 +254,7 @@ class Evaluator:
 
     def evaluate(self) -> dict[str, int]:
         """Run every rule once; returns counts of transitions."""
-        now = self.clock()
+        now, tick = self.clock(), self.timer()
         counts = {"fired": 0, "resolved": 0, "errors": 0}
         if isinstance(self.sink, DatabaseSink):
             try:
@@ -273,11 +287,11 @@ class Evaluator:
                 seen.add(fingerprint)
                 state = self._states.setdefault(fingerprint, _State(rule, labels))
                 state.annotations = rule.annotations(observation)
-                outcome = self._step(state, observation.bad, now)
+                outcome = self._step(state, observation.bad, now, tick)
                 counts[outcome] = counts.get(outcome, 0) + 1
         for fingerprint, state in self._states.items():
             if fingerprint not in seen and (state.firing_since or state.pending_since):
-                outcome = self._step(state, False, now)
+                outcome = self._step(state, False, now, tick)
                 counts[outcome] = counts.get(outcome, 0) + 1
         idle = [fp for fp, s in self._states.items() if not (s.firing_since or s.pending_since)]
         for fingerprint in idle:
@@ -287,7 +301,7 @@ class Evaluator:
         counts.pop("none", None)
         return counts
 
-    def _step(self, state: _State, bad: bool, now: float) -> str:
+    def _step(self, state: _State, bad: bool, now: float, tick: float) -> str:
         rule = state.rule
         if bad:
             state.good = 0
@@ -296,8 +310,8 @@ class Evaluator:
                     self.sink.fire(rule, state.labels, state.annotations, state.firing_since)
                 return "none"
             if state.pending_since is None:
-                state.pending_since = now
-            if now - state.pending_since >= rule.for_seconds:
+                state.pending_since, state.pending_timer = now, tick
+            if tick - state.pending_timer >= rule.for_seconds:
                 state.firing_since = state.pending_since
                 self.sink.fire(rule, state.labels, state.annotations, state.pending_since)
                 return "fired"

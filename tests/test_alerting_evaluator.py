@@ -107,6 +107,26 @@ def test_it_measures_for_on_its_timer_not_on_a_wall_clock_that_steps(ops: Channe
     assert Alert.objects.get().starts_at.timestamp() == 1_767_600_000.0  # the wall time it began
 
 
+def test_it_reads_the_clock_again_once_the_holding_rules_found_it_right(ops: Channel) -> None:
+    # The clock is set back from +2 h between the evaluation's first reading and the holding
+    # rule's check: the holder sees it right, so the others must not read their windows at
+    # the +2 h of that first reading.
+    readings = iter([1_767_607_200.0, 1_767_600_000.0])
+    skew, windowed = Flag(), SimpleNamespace(seen=[])
+
+    def observe(now: float) -> list[Observation]:
+        windowed.seen.append(now)
+        return [Observation(instance="x", bad=now > 1_767_600_000.0, labels={})]
+
+    holder = Rule("ClockSkew", "warning", skew, "skew", 0, 2, holds_others=True)
+    spike = Rule("RequestRateSpike", "warning", SimpleNamespace(observe=observe), "spike", 0, 2)
+    evaluator = Evaluator(
+        [spike, holder], DatabaseSink(), clock=lambda: next(readings), timer=lambda: 0.0
+    )
+    assert evaluator.evaluate()["fired"] == 0
+    assert windowed.seen == [1_767_600_000.0]
+
+
 def test_it_times_pending_rules_on_the_monotonic_clock_by_default() -> None:
     assert Evaluator([], DatabaseSink()).timer is time.monotonic
     clock = Clock()

@@ -6,7 +6,8 @@ inactive → pending (bad, for less than ``for_seconds``) → firing → resolve
 needs ``resolve_after`` consecutive good evaluations, so a flapping condition does not notify
 twice a minute. An instance a source stops reporting counts as good. While a rule marked
 ``holds_others`` reports a bad instance (ClockSkew), the other rules are not evaluated and
-keep their state.
+keep their state; when it reports none, the others read the clock anew (it may have been set
+right in between). How long an instance has been pending is timed on a monotonic timer.
 
 What firing and resolving do is the ``Sink``'s job: ``DatabaseSink`` writes alerts and their
 outbox rows (and spools to a file when the database itself is down); ``AlertmanagerSink``
@@ -262,13 +263,17 @@ class Evaluator:
             except DatabaseError:
                 logger.debug("cannot adopt firing alerts while the database is down")
         seen: set[str] = set()
-        held = False
+        held = holders_done = False
         for rule in self.rules:
             if held and not rule.holds_others:
                 # Keep the rule's instances as they are, as below for a source that failed.
                 counts["held"] = counts.get("held", 0) + 1
                 seen.update(fp for fp, s in self._states.items() if s.rule is rule)
                 continue
+            if not rule.holds_others and not holders_done:
+                # The holders found the clock right: read it again for the others, as it may
+                # have been set right only after ``now`` was read.
+                now, holders_done = self.clock(), True
             try:
                 observations = rule.source.observe(now)
             except Exception as error:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -83,31 +84,47 @@ class Families:
         return [histogram, gauge]
 
 
-def sampling(series: int, samples: int) -> dict[str, float]:
+def _clear_history() -> None:
+    """Empty the history: on PostgreSQL the database outlives a child, and its sampler's
+    lease with it."""
+    from helpdesk.monitoring.history.models import Point, SamplerState, Series
+
+    Point.objects.all().delete()
+    Series.objects.all().delete()
+    SamplerState.objects.all().delete()
+
+
+def _timed_samples(
+    families: Callable[[], list[Any]], samples: int, move: Callable[[], None] = lambda: None
+) -> dict[str, float]:
+    """Sample every 15 s (of a fake clock) after a baseline; return the CPU per sample and per
+    read of ``families`` alone. ``move`` runs before each sample, untimed."""
     from helpdesk.monitoring.history.sampler import Sampler
 
-    # As `helpdesk worker` does before its loop: start-up objects out of the collector's sight.
-    gc.freeze()
-    families = Families(series)
     clock = [1_800_000_000.0]
     sampler = Sampler(families, clock=lambda: clock[0], owner="bench")
     for _ in range(3):  # the baseline, then the minutes that create the series rows
+        move()
         sampler.sample()
         clock[0] += 60
     costs, reads = [], []
     for _ in range(samples):
+        move()
         clock[0] += 15
         started = time.process_time()
-        sampler.sample()
+        if not sampler.sample()["sampled"]:
+            raise SystemExit("the sampler did not sample")
         costs.append((time.process_time() - started) * 1000)
         started = time.process_time()
         families()
         reads.append((time.process_time() - started) * 1000)
-    return {
-        "mean": statistics.mean(costs),
-        "worst": max(costs),
-        "read": statistics.mean(reads),
-    }
+    return {"mean": statistics.mean(costs), "worst": max(costs), "read": statistics.mean(reads)}
+
+
+def sampling(series: int, samples: int) -> dict[str, float]:
+    # As `helpdesk worker` does before its loop: start-up objects out of the collector's sight.
+    gc.freeze()
+    return _timed_samples(Families(series), samples)
 
 
 def app_sampling(samples: int) -> dict[str, float]:
@@ -118,61 +135,30 @@ def app_sampling(samples: int) -> dict[str, float]:
     sample, so every value moves. The sampler reads what /metrics serves (``app_families``:
     the folder and the scrape-time collectors), as ``helpdesk worker`` does.
     """
-    from busy_server import RESTARTS, record_everything, routes, start_worker
+    from busy_server import record_everything, routes, start_workers
 
     from helpdesk.gunicorn_conf import workers
-    from helpdesk.monitoring.history.models import Point, SamplerState, Series
-    from helpdesk.monitoring.history.sampler import Sampler, app_families
+    from helpdesk.monitoring.history.sampler import app_families
     from helpdesk.monitoring.metrics.multiprocess import worker_exited
 
-    # The PostgreSQL database outlives the other child, whose sampler still holds the lease.
-    Point.objects.all().delete()
-    Series.objects.all().delete()
-    SamplerState.objects.all().delete()
+    _clear_history()
     labels = routes()
-    dead = [start_worker(labels) for _ in range(RESTARTS)]
-    for _ in range(workers - 1):  # this process is the last live worker
-        start_worker(labels)
-    for pid in dead:
+    # This process is the last live worker.
+    for pid in start_workers(labels, workers - 1):
         worker_exited(pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
     gc.collect()
     gc.freeze()
-    clock = [1_800_000_000.0]
-    sampler = Sampler(clock=lambda: clock[0], owner="bench-app")
-    for _ in range(3):
-        record_everything(labels)
-        sampler.sample()
-        clock[0] += 60
-    costs, reads = [], []
-    for _ in range(samples):
-        record_everything(labels)
-        clock[0] += 15
-        started = time.process_time()
-        if not sampler.sample()["sampled"]:
-            raise SystemExit("the sampler did not sample")
-        costs.append((time.process_time() - started) * 1000)
-        started = time.process_time()
-        families = app_families()
-        reads.append((time.process_time() - started) * 1000)
-    series = sum(len(family.samples) for family in families)
-    return {
-        "series": series,
-        "mean": statistics.mean(costs),
-        "worst": max(costs),
-        "read": statistics.mean(reads),
-    }
+    result = _timed_samples(app_families, samples, move=lambda: record_everything(labels))
+    return {"series": sum(len(family.samples) for family in app_families()), **result}
 
 
 def size(series: int, minutes: int) -> int:
     """Return bytes per day, from ``minutes`` of samples extrapolated to 24 h."""
     from django.db import connection
 
-    from helpdesk.monitoring.history.models import Point, SamplerState, Series
     from helpdesk.monitoring.history.sampler import Sampler
 
-    Point.objects.all().delete()
-    Series.objects.all().delete()
-    SamplerState.objects.all().delete()
+    _clear_history()
 
     def used() -> int:
         with connection.cursor() as cursor:

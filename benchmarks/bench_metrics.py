@@ -59,7 +59,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from busy_server import RESTARTS, routes, start_worker
+    from busy_server import RESTARTS, routes, start_workers
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -80,9 +80,7 @@ def main() -> int:
         MultiProcessCollector(registry, path=folder)
         return generate_latest(registry)
 
-    dead = [start_worker(route_labels) for _ in range(RESTARTS)]
-    for _ in range(live_workers):
-        start_worker(route_labels)
+    dead = start_workers(route_labels, live_workers)
     series = sum(1 for line in ours().splitlines() if not line.startswith(b"#"))
     files = len(list(Path(folder).glob("*.db")))
     piled_first, piled, piled_cpu = timed(theirs, 3)

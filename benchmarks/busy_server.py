@@ -4,7 +4,8 @@ instruments (the scrape and history benchmarks share it).
 A busy server has served every API, health and metrics route of the URL configuration with
 each (method, status) of COMBINATIONS, every admin page (one route label), and the database
 and cache series. ``start_worker`` forks a process that records all of that and exits, as a
-gunicorn worker that served everything and was then restarted. The caller's process must be in
+gunicorn worker that served everything and was then restarted; ``start_workers`` forks a
+busy server's whole history. The caller's process must be in
 prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR set before the library is
 imported) with Django set up.
 """
@@ -67,3 +68,12 @@ def start_worker(route_labels: list[str]) -> int:
             os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def start_workers(route_labels: list[str], live: int) -> list[int]:
+    """Fork RESTARTS workers that are then restarted and ``live`` that stay; return the pids
+    of the restarted ones (for the caller to hand to ``multiprocess.worker_exited``)."""
+    dead = [start_worker(route_labels) for _ in range(RESTARTS)]
+    for _ in range(live):
+        start_worker(route_labels)
+    return dead
